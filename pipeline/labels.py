@@ -1,0 +1,74 @@
+"""The 18-class encoding: class = mask * 6 + gender * 3 + age_bin. The only place it is defined."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+MASKS = ("wear", "incorrect", "normal")
+GENDERS = ("male", "female")
+AGE_BINS = ("young", "middle", "old")
+HEADS = {"mask": MASKS, "gender": GENDERS, "age": AGE_BINS}
+NUM_CLASSES = len(MASKS) * len(GENDERS) * len(AGE_BINS)  # 18
+DEFAULT_AGE_EDGES = (30, 60)
+
+# Competition file stems -> mask state.
+MASK_FILES = {
+    "mask1": 0, "mask2": 0, "mask3": 0, "mask4": 0, "mask5": 0,
+    "incorrect_mask": 1,
+    "normal": 2,
+}
+
+
+def mask_from_stem(stem: str) -> int:
+    """`mask3` -> 0, `incorrect_mask` -> 1, `normal` -> 2; KeyError for anything else."""
+    return MASK_FILES[stem]
+
+
+def gender_code(name: str) -> int:
+    """`male`/`female` (any case) -> 0/1."""
+    return GENDERS.index(name.strip().lower())
+
+
+def age_bin(age, edges: Sequence[int] = DEFAULT_AGE_EDGES):
+    """Age (scalar or array) -> bin 0/1/2 with `age < edges[0]`, `< edges[1]`, else 2."""
+    if len(edges) != 2 or edges[0] >= edges[1]:
+        raise ValueError(f"age edges must be two increasing numbers, got {list(edges)}")
+    out = np.digitize(np.asarray(age), bins=np.asarray(edges), right=False)
+    return int(out) if np.ndim(out) == 0 else out
+
+
+def age_bin_names(edges: Sequence[int] = DEFAULT_AGE_EDGES) -> tuple[str, str, str]:
+    lo, hi = edges
+    return (f"<{lo}", f"{lo}-{hi - 1}", f">={hi}")
+
+
+def encode(mask, gender, age):
+    """(mask, gender, age_bin) -> class id in [0, 18). Works on scalars and arrays."""
+    return np.asarray(mask) * 6 + np.asarray(gender) * 3 + np.asarray(age)
+
+
+def decode(label):
+    """Class id -> (mask, gender, age_bin)."""
+    label = np.asarray(label)
+    if np.any((label < 0) | (label >= NUM_CLASSES)):
+        raise ValueError("class ids must be in [0, 18)")
+    return label // 6, (label // 3) % 2, label % 3
+
+
+def class_names(edges: Sequence[int] = DEFAULT_AGE_EDGES) -> list[str]:
+    ages = age_bin_names(edges)
+    return [f"{m}/{g}/{a}" for m in MASKS for g in GENDERS for a in ages]
+
+
+def head_probs(probs: np.ndarray) -> dict[str, np.ndarray]:
+    """Marginalise 18-class probabilities [N, 18] into per-head probabilities."""
+    p = np.asarray(probs).reshape(-1, len(MASKS), len(GENDERS), len(AGE_BINS))
+    return {"mask": p.sum((2, 3)), "gender": p.sum((1, 3)), "age": p.sum((1, 2))}
+
+
+def joint_probs(mask: np.ndarray, gender: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """Per-head probabilities -> 18-class probabilities (heads treated as independent)."""
+    p = mask[:, :, None, None] * gender[:, None, :, None] * age[:, None, None, :]
+    return p.reshape(len(mask), NUM_CLASSES)
