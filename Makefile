@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $@
 
 repro: install
-	$(VENV)/bin/dvc repro
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH dvc repro
 
 test: install
-	$(VENV)/bin/pytest -q
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH pytest -q
 
 # Re-resolve the pinned versions after editing pyproject.toml dependencies.
 lock:

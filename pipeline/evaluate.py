@@ -1,0 +1,73 @@
+"""Metrics and plots: macro F1 (18-class and per head), confusion matrix, per-class F1."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+from pipeline import labels as L
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """The metrics.json keys: f1_macro and accuracy over the 18 classes, macro F1 per head.
+
+    Macro F1 averages over the classes present in truth or prediction, as the competition did."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    out = {
+        "f1_macro": f1_score(y_true, y_pred, average="macro", zero_division=0),
+        "accuracy": accuracy_score(y_true, y_pred),
+    }
+    for head, t, p in zip(L.HEADS, L.decode(y_true), L.decode(y_pred)):
+        out[f"f1_{head}"] = f1_score(t, p, average="macro", zero_division=0)
+    return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def per_class_f1(y_true: np.ndarray, y_pred: np.ndarray, *, age_edges: Sequence[int]) -> pd.DataFrame:
+    """One row per class: name, support, F1 (for `dvc plots` bar charts)."""
+    classes = np.arange(L.NUM_CLASSES)
+    f1 = f1_score(y_true, y_pred, labels=classes, average=None, zero_division=0)
+    support = np.bincount(np.asarray(y_true), minlength=L.NUM_CLASSES)
+    return pd.DataFrame({"class": L.class_names(age_edges), "support": support, "f1": f1.round(4)})
+
+
+def confusion_table(y_true: np.ndarray, y_pred: np.ndarray, *, age_edges: Sequence[int]) -> pd.DataFrame:
+    """`actual,predicted` rows, the format of DVC's confusion-matrix plot template."""
+    names = np.array(L.class_names(age_edges))
+    return pd.DataFrame({"actual": names[np.asarray(y_true)], "predicted": names[np.asarray(y_pred)]})
+
+
+def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, path: Path, *, age_edges: Sequence[int],
+                   title: str = "") -> None:
+    """18x18 row-normalised confusion matrix as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = confusion_matrix(y_true, y_pred, labels=np.arange(L.NUM_CLASSES))
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    names = L.class_names(age_edges)
+    fig, ax = plt.subplots(figsize=(10, 9))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i, j in zip(*np.nonzero(cm)):
+        ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=7,
+                color="white" if norm[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title or "confusion matrix (row-normalised colour, counts in cells)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def truth_labels(truth: pd.DataFrame, image_ids: Sequence[str], *, age_edges: Sequence[int]) -> np.ndarray:
+    """Clean 18-class labels for `image_ids` from a synthetic truth.csv."""
+    t = truth.set_index("image_id").loc[list(image_ids)]
+    return L.encode(t["mask_true"].to_numpy(), t["gender_true"].to_numpy(),
+                    L.age_bin(t["age_true"].to_numpy(), age_edges))

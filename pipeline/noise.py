@@ -1,0 +1,318 @@
+"""Label-noise detection on out-of-fold probabilities with cleanlab.
+
+Gender and age belong to a person: the person's images' probabilities are aggregated and the
+decision is taken once per person. Mask belongs to an image; an incorrect_mask <-> normal swap is
+looked for as a pair inside one person, other mask issues are single images."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from cleanlab import dataset as cl_dataset
+from cleanlab.filter import find_label_issues
+from cleanlab.rank import get_label_quality_scores
+
+from pipeline.labels import DEFAULT_AGE_EDGES, GENDERS, HEADS, MASKS, age_bin, age_bin_names
+
+ISSUE_COLUMNS = ["issue_id", "person_id", "image_id", "field", "given", "suggested", "score", "kind"]
+PERSON = "*"  # image_id of person-level issues
+INCORRECT, NORMAL = MASKS.index("incorrect"), MASKS.index("normal")
+
+FilterBy = Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
+                   "predicted_neq_given", "low_normalized_margin", "low_self_confidence"]
+RankMethod = Literal["self_confidence", "normalized_margin", "confidence_weighted_entropy"]
+PersonRule = Literal["cleanlab", "argmax", "vote"]
+Aggregate = Literal["mean", "geometric"]
+
+
+def codes(values: Any, names: Sequence[str]) -> np.ndarray:
+    """Integer codes from codes or (case-insensitive) names; ValueError on anything else."""
+    s = pd.Series(values)
+    if pd.api.types.is_numeric_dtype(s):
+        out = s.to_numpy(dtype=int)
+    else:
+        lookup = {n.lower(): i for i, n in enumerate(names)}
+        mapped = s.astype(str).str.strip().str.lower().map(lookup)
+        if mapped.isna().any():
+            bad = sorted(set(s[mapped.isna()].astype(str)))
+            raise ValueError(f"unknown labels {bad[:5]}, expected one of {list(names)}")
+        out = mapped.to_numpy(dtype=int)
+    if len(out) and (out.min() < 0 or out.max() >= len(names)):
+        raise ValueError(f"label codes must be in [0, {len(names)})")
+    return out
+
+
+def head_labels(labels: pd.DataFrame, *, age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> dict[str, np.ndarray]:
+    """Given per-head class codes of every row; age is re-binned under `age_edges`."""
+    return {
+        "mask": codes(labels["mask"], MASKS),
+        "gender": codes(labels["gender"], GENDERS),
+        "age": np.asarray(age_bin(labels["age"].to_numpy(dtype=int), age_edges), dtype=int),
+    }
+
+
+def _normalise(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-12, None)
+    return p / p.sum(1, keepdims=True)
+
+
+def _aligned_heads(labels: pd.DataFrame, oof: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-head OOF probabilities in `labels` row order (reordered by image_id when oof has it)."""
+    order = np.arange(len(labels))
+    if "image_id" in oof:
+        ids = pd.Index(np.asarray(oof["image_id"]).astype(str))
+        wanted = labels["image_id"].astype(str)
+        if not ids.equals(pd.Index(wanted)):
+            order = ids.get_indexer(wanted)
+            if (order < 0).any():
+                raise ValueError(f"{int((order < 0).sum())} labels rows have no out-of-fold probabilities")
+    elif len(oof["mask"]) != len(labels):
+        raise ValueError("oof and labels differ in length and oof has no image_id to align on")
+    return {h: _normalise(np.asarray(oof[h])[order]) for h in HEADS}
+
+
+def aggregate_probs(probs: np.ndarray, groups: Sequence[str], *, aggregate: Aggregate = "mean"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group probabilities: `mean` of the images' probabilities, or `geometric` (normalised
+    mean log-probability: one confident image counts more). Returns (group ids, probs)."""
+    if aggregate not in ("mean", "geometric"):
+        raise ValueError(f"aggregate must be 'mean' or 'geometric', got {aggregate!r}")
+    frame = pd.DataFrame(np.log(_normalise(probs)) if aggregate == "geometric" else probs)
+    agg = frame.groupby(np.asarray(groups), sort=True).mean()
+    p = agg.to_numpy()
+    return agg.index.to_numpy(), _normalise(np.exp(p) if aggregate == "geometric" else p)
+
+
+def _person_issues(field: str, y: np.ndarray, p: np.ndarray, persons: np.ndarray, image_flags: np.ndarray,
+                   names: Sequence[str], *, rule: PersonRule, aggregate: Aggregate, filter_by: FilterBy,
+                   rank_method: RankMethod, min_votes: float, min_score: float) -> pd.DataFrame:
+    ids, pp = aggregate_probs(p, persons, aggregate=aggregate)
+    frame = pd.DataFrame({"person": persons, "y": y, "flag": image_flags})
+    by_person = frame.groupby("person", sort=True)
+    yp = by_person["y"].agg(lambda s: s.mode().iloc[0]).loc[ids].to_numpy()
+    votes = by_person["flag"].mean().loc[ids].to_numpy()
+    suggested = pp.argmax(1)
+    score = 1.0 - get_label_quality_scores(yp, pp, method=rank_method)
+    flagged = (suggested != yp) & (score >= min_score)
+    if rule == "cleanlab":
+        flagged &= find_label_issues(yp, pp, filter_by=filter_by)
+    elif rule == "vote":
+        flagged &= votes >= min_votes
+    elif rule != "argmax":
+        raise ValueError(f"person_rule must be cleanlab, argmax or vote, got {rule!r}")
+    k = np.flatnonzero(flagged)
+    return pd.DataFrame({
+        "issue_id": [f"{field}:{ids[i]}" for i in k], "person_id": ids[k], "image_id": PERSON,
+        "field": field, "given": [names[yp[i]] for i in k], "suggested": [names[suggested[i]] for i in k],
+        "score": score[k], "kind": field,
+    })
+
+
+def _swap_pairs(y: np.ndarray, p: np.ndarray, persons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(incorrect row, normal row, swap score) for every person with exactly one image of each.
+
+    Swap score = P(swapped) / (P(swapped) + P(as given)) for the pair, images independent:
+    p_inc[normal] * p_norm[incorrect] against p_inc[incorrect] * p_norm[normal]."""
+    frame = pd.DataFrame({"person": persons, "y": y, "row": np.arange(len(y))})
+    frame = frame[np.isin(y, (INCORRECT, NORMAL))]
+    counts = frame.groupby(["person", "y"]).size().unstack(fill_value=0)
+    ok = counts.index[(counts.get(INCORRECT, 0) == 1) & (counts.get(NORMAL, 0) == 1)]
+    pairs = frame[frame["person"].isin(ok)].pivot(index="person", columns="y", values="row")
+    inc, nor = pairs[INCORRECT].to_numpy(dtype=int), pairs[NORMAL].to_numpy(dtype=int)
+    swapped = p[inc, NORMAL] * p[nor, INCORRECT]
+    given = p[inc, INCORRECT] * p[nor, NORMAL]
+    return inc, nor, swapped / (swapped + given)
+
+
+def _mask_issues(labels: pd.DataFrame, y: np.ndarray, p: np.ndarray, image_flags: np.ndarray,
+                 image_score: np.ndarray, *, swap_threshold: float, mask_singles: bool,
+                 min_score: float) -> pd.DataFrame:
+    persons = labels["person_id"].astype(str).to_numpy()
+    image_ids = labels["image_id"].astype(str).to_numpy()
+    inc, nor, swap_score = _swap_pairs(y, p, persons)
+    hit = swap_score >= max(swap_threshold, min_score)
+    rows = np.concatenate([inc[hit], nor[hit]])
+    suggested = np.concatenate([np.full(hit.sum(), NORMAL), np.full(hit.sum(), INCORRECT)])
+    scores = np.concatenate([swap_score[hit], swap_score[hit]])
+    kinds = ["swap"] * len(rows)
+    if mask_singles:
+        single = image_flags & (p.argmax(1) != y) & (image_score >= min_score)
+        single[rows] = False
+        k = np.flatnonzero(single)
+        rows = np.concatenate([rows, k])
+        suggested = np.concatenate([suggested, p[k].argmax(1)])
+        scores = np.concatenate([scores, image_score[k]])
+        kinds += ["mask"] * len(k)
+    rows = rows.astype(int)
+    return pd.DataFrame({
+        "issue_id": [f"mask:{image_ids[i]}" for i in rows], "person_id": persons[rows],
+        "image_id": image_ids[rows], "field": "mask", "given": [MASKS[y[i]] for i in rows],
+        "suggested": [MASKS[s] for s in suggested.astype(int)], "score": scores, "kind": kinds,
+    })
+
+
+def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
+                age_edges: Sequence[int] = DEFAULT_AGE_EDGES,
+                person_rule: PersonRule = "cleanlab",
+                aggregate: Aggregate = "mean",
+                filter_by: FilterBy = "prune_by_noise_rate",
+                rank_method: RankMethod = "self_confidence",
+                min_votes: float = 0.5,
+                swap_threshold: float = 0.5,
+                mask_singles: bool = True,
+                min_score: float = 0.0,
+                include_excluded: bool = False) -> pd.DataFrame:
+    """Ranked label issues (ISSUE_COLUMNS, score descending; score = 1 - cleanlab label quality).
+
+    Gender/age (one decision per person, image_id "*"): the person's image probabilities are
+    aggregated (`aggregate`), suggested = argmax of the aggregate, and a person is flagged when the
+    suggestion differs from the given label, score >= `min_score`, and by `person_rule`:
+      - "cleanlab": cleanlab.find_label_issues(`filter_by`) flags the person on the aggregated
+        probabilities (confident learning with per-class thresholds; the default);
+      - "vote": at least `min_votes` of the person's images are flagged by find_label_issues;
+      - "argmax": nothing more (highest recall, lowest precision).
+    Mask: an incorrect/normal pair whose swap score >= `swap_threshold` gives two rows of kind
+    "swap"; with `mask_singles`, other images flagged by find_label_issues whose argmax differs
+    from the given mask give kind "mask" rows. Rows marked `excluded` are skipped unless
+    `include_excluded`."""
+    heads = _aligned_heads(labels, oof)
+    keep = np.ones(len(labels), bool)
+    if not include_excluded and "excluded" in labels:
+        keep = ~labels["excluded"].fillna(False).to_numpy(dtype=bool)
+    labels = labels[keep].reset_index(drop=True)
+    heads = {h: p[keep] for h, p in heads.items()}
+    if labels.empty:
+        return pd.DataFrame(columns=ISSUE_COLUMNS)
+    given = head_labels(labels, age_edges=age_edges)
+    persons = labels["person_id"].astype(str).to_numpy()
+    names = {"mask": MASKS, "gender": GENDERS, "age": age_bin_names(age_edges)}
+    frames = []
+    for field in HEADS:
+        y, p = given[field], heads[field]
+        flags = find_label_issues(y, p, filter_by=filter_by)
+        if field == "mask":
+            score = 1.0 - get_label_quality_scores(y, p, method=rank_method)
+            frames.append(_mask_issues(labels, y, p, flags, score, swap_threshold=swap_threshold,
+                                       mask_singles=mask_singles, min_score=min_score))
+        else:
+            frames.append(_person_issues(field, y, p, persons, flags, names[field], rule=person_rule,
+                                         aggregate=aggregate, filter_by=filter_by, rank_method=rank_method,
+                                         min_votes=min_votes, min_score=min_score))
+    issues = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
+        else pd.DataFrame(columns=ISSUE_COLUMNS)
+    return sort_issues(issues)
+
+
+def sort_issues(issues: pd.DataFrame) -> pd.DataFrame:
+    """Score descending; ties by person, field, image so the two rows of a swap stay together."""
+    issues = issues.astype({"score": float})
+    return issues.sort_values(["score", "person_id", "field", "image_id"], ascending=[False, True, True, True],
+                              kind="stable")[ISSUE_COLUMNS].reset_index(drop=True)
+
+
+def top_issues(issues: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The first `n` rows of ranked issues, plus the partner row of a swap cut in half."""
+    head = issues.head(n)
+    cut = head[head["kind"] == "swap"]
+    partners = issues.iloc[n:]
+    partners = partners[(partners["kind"] == "swap") & partners["person_id"].isin(cut["person_id"])]
+    return pd.concat([head, partners]).reset_index(drop=True)
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(df.to_json(orient="records"))
+
+
+def health_summary(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
+                   age_edges: Sequence[int] = DEFAULT_AGE_EDGES, top_pairs: int = 5) -> dict[str, Any]:
+    """Per head, in the spirit of cleanlab.dataset.health_summary: overall label health score,
+    per-class noise rates (rank_classes_by_label_quality) and the most confused class pairs
+    (find_overlapping_classes). JSON-serialisable."""
+    heads = _aligned_heads(labels, oof)
+    given = head_labels(labels, age_edges=age_edges)
+    names = {"mask": MASKS, "gender": GENDERS, "age": age_bin_names(age_edges)}
+    out: dict[str, Any] = {}
+    for h in HEADS:
+        y, p, cls = given[h], heads[h], list(names[h])
+        out[h] = {
+            "examples": int(len(y)),
+            "overall_label_health_score": float(cl_dataset.overall_label_health_score(y, p, verbose=False)),
+            "classes": _records(cl_dataset.rank_classes_by_label_quality(y, p, class_names=cls)),
+            "overlapping": _records(cl_dataset.find_overlapping_classes(y, p, class_names=cls).head(top_pairs)),
+        }
+    return out
+
+
+def _person_truth(truth: pd.DataFrame, *, age_edges: Sequence[int]) -> pd.DataFrame:
+    """Per person: is each field truly noisy (any image's given label differs from the true one)."""
+    t = truth[truth["split"] == "train"] if "split" in truth else truth
+    t = t.assign(person_id=t["person_id"].astype(str))
+    noisy = pd.DataFrame({
+        "person_id": t["person_id"],
+        "mask": codes(t["mask_given"], MASKS) != codes(t["mask_true"], MASKS),
+        "gender": codes(t["gender_given"], GENDERS) != codes(t["gender_true"], GENDERS),
+        "age": age_bin(t["age_given"].to_numpy(dtype=int), age_edges)
+        != age_bin(t["age_true"].to_numpy(dtype=int), age_edges),
+    })
+    return noisy.groupby("person_id").any()
+
+
+def _rates(flagged: set, noisy: set) -> dict[str, Any]:
+    tp = len(flagged & noisy)
+    # Vacuous cases count as perfect: no flags means no false flags, no noise means nothing missed.
+    return {"precision": tp / len(flagged) if flagged else 1.0, "recall": tp / len(noisy) if noisy else 1.0,
+            "flagged": len(flagged), "noisy": len(noisy), "true_positives": tp}
+
+
+def score_against_truth(issues: pd.DataFrame, truth: pd.DataFrame, *,
+                        age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> dict[str, Any]:
+    """Person-level precision/recall of `issues` against a synthetic truth.csv, overall (over
+    person x field pairs) and per field. A person is flagged for a field if any issue of that
+    field names it; image-level issues are mapped to the person through truth's image_id."""
+    noisy = _person_truth(truth, age_edges=age_edges)
+    image_person = dict(zip(truth["image_id"].astype(str), truth["person_id"].astype(str)))
+    ids = issues["image_id"].astype(str)
+    person = ids.map(image_person).where(ids != PERSON).fillna(issues["person_id"].astype(str))
+    out: dict[str, Any] = {}
+    all_flagged, all_noisy = set(), set()
+    for field in HEADS:
+        flagged = set(person[issues["field"] == field])
+        truly = set(noisy.index[noisy[field]])
+        out[field] = _rates(flagged, truly)
+        all_flagged |= {(p, field) for p in flagged}
+        all_noisy |= {(p, field) for p in truly}
+    return {**_rates(all_flagged, all_noisy), **out}
+
+
+def compare_known(issues: pd.DataFrame, known: pd.DataFrame, *,
+                  age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> pd.DataFrame:
+    """Which known fixes (public list person_id,field,fix or corrections format with value and
+    decision) are flagged: one row per fix with `flagged`, our `suggested`, and `agrees`."""
+    known = known.copy()
+    if "fix" not in known:
+        if "decision" in known:
+            known = known[known["decision"].astype(str).str.lower() == "accept"]
+        known = known.rename(columns={"value": "fix"})
+    known["person_id"] = known["person_id"].astype(str)
+    known["fix"] = known["fix"].astype(str)
+    suggestion = issues.assign(suggested=issues["suggested"].where(issues["kind"] != "swap",
+                                                                  "swap_incorrect_normal"))
+    best = suggestion.drop_duplicates(["person_id", "field"]).set_index(["person_id", "field"])["suggested"]
+    keys = pd.MultiIndex.from_frame(known[["person_id", "field"]])
+    ours = best.reindex(keys).to_numpy()
+    fix_as_label = [_age_name(f, age_edges) if fld == "age" else f for fld, f in zip(known["field"], known["fix"])]
+    return pd.DataFrame({
+        "person_id": known["person_id"].to_numpy(), "field": known["field"].to_numpy(),
+        "fix": known["fix"].to_numpy(), "flagged": pd.notna(ours),
+        "suggested": pd.Series(ours, dtype=object).fillna("").to_numpy(),
+        "agrees": [pd.notna(o) and o == f for o, f in zip(ours, fix_as_label)],
+    })
+
+
+def _age_name(value: str, edges: Sequence[int]) -> str:
+    return age_bin_names(edges)[age_bin(int(value), edges)] if value.lstrip("-").isdigit() else value
+

@@ -1,0 +1,58 @@
+"""The rebalance stage: act on flagged label issues, then person-stratified folds and weights."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipeline import labels as L
+
+ACTIONS = ("relabel", "drop", "none")
+BALANCING = ("weighted", "loss", "none")
+
+
+def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: str,
+                       age_edges: Sequence[int], min_score: float = 0.0,
+                       rejected: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Relabel (to the suggestion) or drop the rows each issue names; `none` is the raw baseline.
+
+    Person-level issues (image_id "*") act on all of the person's rows. Issues a person rejected
+    in the corrections file (person_id, image_id, field) are left alone. Adds an `action` column."""
+    if action not in ACTIONS:
+        raise ValueError(f"noise.action must be one of {ACTIONS}, got {action!r}")
+    out = labels.copy()
+    out["action"] = ""
+    if action == "none" or issues.empty:
+        return out
+    todo = issues[issues["score"] >= min_score]
+    if rejected is not None and len(rejected):
+        keys = set(zip(rejected["person_id"].astype(str), rejected["image_id"].astype(str),
+                       rejected["field"]))
+        todo = todo[[k not in keys for k in zip(todo["person_id"].astype(str),
+                                                todo["image_id"].astype(str), todo["field"])]]
+    names = {"mask": L.MASKS, "gender": L.GENDERS, "age": L.age_bin_names(age_edges)}
+    column = {"mask": "mask", "gender": "gender", "age": "age_bin"}
+    for issue in todo.itertuples():
+        if issue.image_id == "*":
+            rows = out["person_id"].astype(str) == str(issue.person_id)
+        else:
+            rows = out["image_id"] == issue.image_id
+        if action == "drop":
+            out.loc[rows, "excluded"] = True
+        else:
+            out.loc[rows, column[issue.field]] = names[issue.field].index(issue.suggested)
+        out.loc[rows, "action"] = out.loc[rows, "action"] + f"{action}:{issue.field};"
+    out["label"] = L.encode(out["mask"], out["gender"], out["age_bin"])
+    return out
+
+
+def class_weights(label: np.ndarray, *, power: float = 1.0) -> np.ndarray:
+    """Inverse class frequency ** power, normalised to mean 1 over the present classes;
+    absent classes get 0."""
+    counts = np.bincount(np.asarray(label), minlength=L.NUM_CLASSES).astype(float)
+    w = np.zeros(L.NUM_CLASSES)
+    present = counts > 0
+    w[present] = (counts[present].sum() / counts[present]) ** power
+    return w / w[present].mean()

@@ -1,0 +1,35 @@
+"""evaluate: reports/metrics.json (held-out person fold; on synthetic data also clean-truth F1 and
+noise precision/recall) and the plots for `dvc plots show`."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.evaluate import (classification_metrics, confusion_table, per_class_f1, plot_confusion,
+                               truth_labels)
+from pipeline.files import load_params, write_csv, write_json
+from pipeline.noise import score_against_truth
+
+params = load_params()
+edges = params["relabel"]["age_edges"]
+val = pd.read_parquet("models/val_predictions.parquet")
+metrics = classification_metrics(val["label"], val["pred"])
+write_csv(confusion_table(val["label"], val["pred"], age_edges=edges), "reports/plots/confusion.csv")
+write_csv(per_class_f1(val["label"], val["pred"], age_edges=edges), "reports/plots/per_class_f1.csv")
+plot_confusion(val["label"], val["pred"], Path("reports/plots/confusion.png"), age_edges=edges,
+               title="held-out person fold(s) vs curated labels")
+
+truth_path = Path(params["data"]["root"]) / "truth.csv"
+if truth_path.exists():  # synthetic data: score against the clean labels the generator kept
+    truth = pd.read_csv(truth_path, dtype={"person_id": str, "image_id": str})
+    ev = pd.read_parquet("data/processed/eval_predictions.parquet")
+    clean = truth_labels(truth, ev["image_id"], age_edges=edges)
+    metrics["truth"] = classification_metrics(clean, ev["pred"])
+    plot_confusion(clean, ev["pred"], Path("reports/plots/confusion_truth.png"), age_edges=edges,
+                   title="eval split vs clean (true) labels")
+    issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str})
+    metrics["noise"] = score_against_truth(issues, truth[truth["split"] == "train"], age_edges=edges)
+write_json(metrics, "reports/metrics.json")
+print("evaluate: " + ", ".join(f"{k}={v}" for k, v in metrics.items() if not isinstance(v, dict)))
+if "truth" in metrics:
+    print(f"evaluate: truth.f1_macro={metrics['truth']['f1_macro']}  noise: {metrics['noise']}")

@@ -1,0 +1,20 @@
+"""noise: cleanlab on the out-of-fold probabilities -> ranked label issues + health summary."""
+
+import numpy as np
+import pandas as pd
+
+from pipeline.files import load_params, write_csv, write_json
+from pipeline.noise import find_issues, health_summary
+
+params = load_params()
+edges = params["relabel"]["age_edges"]
+labels = pd.read_parquet("data/processed/labels.parquet")
+oof = dict(np.load("data/processed/oof.npz", allow_pickle=False))
+issues = find_issues(labels, oof, age_edges=edges, **params["noise"].get("find", {}))
+write_csv(issues, "reports/noise/issues.csv")
+summary = health_summary(labels, oof)
+summary["issues"] = issues["field"].value_counts().to_dict()
+write_json(summary, "reports/noise/summary.json")
+print(f"noise: {len(issues)} issue rows "
+      f"({', '.join(f'{k}: {v}' for k, v in summary['issues'].items()) or 'none'}); "
+      "review with `curate inspect-noise`")

@@ -1,0 +1,36 @@
+"""train: the final model per chosen fold (held out for validation), dvclive curves, checkpoints."""
+
+import numpy as np
+import pandas as pd
+from dvclive import Live
+
+from pipeline.files import load_params, write_parquet
+from pipeline.rebalance import class_weights
+from pipeline.train import TrainConfig, fit, predict_proba, save_checkpoint
+
+params = load_params()
+cfg_dict = dict(params["train"])
+train_folds = cfg_dict.pop("train_folds")
+cfg = TrainConfig.from_dict({**cfg_dict, "seed": params["seed"]})
+balance, power = params["rebalance"]["balance"], params["rebalance"]["power"]
+
+ts = pd.read_parquet("data/processed/train_set.parquet")
+crops = np.load("data/interim/crops.npy", mmap_mode="r")[: len(ts)]  # train rows lead the manifest
+labels = ts["label"].to_numpy()
+used = ~ts["excluded"].to_numpy()
+val_rows = []
+for k in train_folds:
+    train_idx = np.flatnonzero(used & (ts["fold"] != k).to_numpy())
+    val_idx = np.flatnonzero(used & (ts["fold"] == k).to_numpy())
+    with Live(f"reports/train/fold{k}", dvcyaml=None, save_dvc_exp=False, report=None) as live:
+        model, history = fit(
+            crops, labels, train_idx, val_idx, cfg=cfg,
+            sample_weight=ts["weight"].to_numpy()[train_idx] if balance == "weighted" else None,
+            class_weight=class_weights(labels[train_idx], power=power) if balance == "loss" else None,
+            live=live)
+    save_checkpoint(model, cfg, f"models/fold{k}.pt")
+    probs = predict_proba(model, crops, val_idx, batch_size=cfg.batch_size)
+    val_rows.append(pd.DataFrame({"image_id": ts["image_id"].to_numpy()[val_idx], "fold": k,
+                                  "label": labels[val_idx], "pred": probs.argmax(1)}))
+    print(f"train: fold {k}: best val macro F1 {max(h['val_f1_macro'] for h in history):.3f}")
+write_parquet(pd.concat(val_rows, ignore_index=True), "models/val_predictions.parquet")
