@@ -1,0 +1,88 @@
+"""End to end through DVC itself, on a tiny profile in a temporary copy of the repo."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "synth": {"persons": 16, "eval_persons": 4, "image_size": [96, 128]},
+    "faces": {"size": 32, "workers": 1},
+    "oof": {"folds": 3, "model": "resnet10t", "img_size": 32, "epochs": 1, "batch_size": 32},
+    "rebalance": {"folds": 3},
+    "train": {"model": "resnet10t", "img_size": 32, "epochs": 1, "batch_size": 32},
+}
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "PYTHONHASHSEED": "0"}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def _deep_update(d: dict, u: dict) -> None:
+    for k, v in u.items():
+        if isinstance(v, dict):
+            _deep_update(d.setdefault(k, {}), v)
+        else:
+            d[k] = v
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """The working tree's tracked and untracked (not ignored) files, as a fresh git + dvc repo."""
+    dst = tmp_path_factory.mktemp("repo")
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for f in files:
+        if (REPO / f).is_file() and not f.startswith("dvc.lock"):
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, dst / f)
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    _deep_update(params, TINY)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]):
+        _run(cmd, dst)
+    return dst
+
+
+@pytest.mark.slow
+def test_repro_ingest_only(repo):
+    _run(["dvc", "repro", "ingest"], repo)
+    import pandas as pd
+
+    manifest = pd.read_parquet(repo / "data/interim/manifest.parquet")
+    assert (manifest["split"] == "train").sum() == 16 * 7
+    assert (manifest["split"] == "eval").sum() == 4 * 7
+
+
+@pytest.mark.slow
+def test_full_repro_is_reproducible_and_exp_run_changes_metrics(repo):
+    _run(["dvc", "repro"], repo)
+    first = json.loads((repo / "reports/metrics.json").read_text())
+    for key in ("f1_macro", "accuracy", "f1_mask", "f1_gender", "f1_age"):
+        assert 0 <= first[key] <= 1
+    assert {"f1_macro"} <= set(first["truth"]) and {"precision", "recall"} <= set(first["noise"])
+    sub = (repo / "submission.csv").read_text().splitlines()
+    assert sub[0] == "ImageID,ans" and len(sub) == 1 + 4 * 7
+
+    _run(["dvc", "repro", "--force"], repo)
+    assert json.loads((repo / "reports/metrics.json").read_text()) == first  # same seed, same numbers
+
+    _run(["git", "add", "-A"], repo)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], repo)
+    _run(["dvc", "exp", "run", "-S", "noise.action=none", "-S", "train.epochs=2", "-n", "raw"], repo)
+    shown = json.loads(_run(["dvc", "exp", "show", "--json"], repo))
+    assert "raw" in json.dumps(shown)
+    changed = json.loads((repo / "reports/metrics.json").read_text())
+    assert changed != first

@@ -1,0 +1,62 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import labels as L
+from pipeline.rebalance import apply_noise_action, class_weights
+
+STEMS = list(L.MASK_FILES)
+
+
+def _labels(persons=("p1", "p2")) -> pd.DataFrame:
+    rows = [{"image_id": f"{p}/{s}", "person_id": p, "mask": L.mask_from_stem(s), "gender": 1,
+             "age_bin": 0, "excluded": False} for p in persons for s in STEMS]
+    df = pd.DataFrame(rows)
+    df["label"] = L.encode(df["mask"], df["gender"], df["age_bin"])
+    return df
+
+
+ISSUES = pd.DataFrame([
+    {"person_id": "p1", "image_id": "*", "field": "gender", "given": "female", "suggested": "male", "score": 0.9},
+    {"person_id": "p2", "image_id": "p2/normal", "field": "mask", "given": "normal", "suggested": "incorrect",
+     "score": 0.8},
+    {"person_id": "p2", "image_id": "p2/incorrect_mask", "field": "mask", "given": "incorrect",
+     "suggested": "normal", "score": 0.3},
+])
+
+
+def test_relabel_acts_on_persons_and_images():
+    out = apply_noise_action(_labels(), ISSUES, action="relabel", age_edges=(30, 58))
+    assert (out.loc[out.person_id == "p1", "gender"] == 0).all()
+    assert (out.loc[out.person_id == "p2", "gender"] == 1).all()
+    by_id = out.set_index("image_id")
+    assert by_id.loc["p2/normal", "mask"] == 1 and by_id.loc["p2/incorrect_mask", "mask"] == 2
+    assert by_id.loc["p2/normal", "label"] == L.encode(1, 1, 0)
+    assert (out["action"] != "").sum() == 9
+
+
+def test_min_score_and_rejections_are_respected():
+    rejected = pd.DataFrame([{"person_id": "p1", "image_id": "*", "field": "gender"}])
+    out = apply_noise_action(_labels(), ISSUES, action="relabel", age_edges=(30, 58), min_score=0.5,
+                             rejected=rejected)
+    assert (out["gender"] == 1).all()
+    assert out.set_index("image_id").loc["p2/incorrect_mask", "mask"] == 1  # below min_score
+    assert out.set_index("image_id").loc["p2/normal", "mask"] == 1
+
+
+def test_drop_and_none():
+    base = _labels()
+    dropped = apply_noise_action(base, ISSUES, action="drop", age_edges=(30, 58))
+    assert dropped["excluded"].sum() == 9 and (dropped["label"] == base["label"]).all()
+    none = apply_noise_action(base, ISSUES, action="none", age_edges=(30, 58))
+    pd.testing.assert_frame_equal(none.drop(columns="action"), base)
+    with pytest.raises(ValueError, match="noise.action"):
+        apply_noise_action(base, ISSUES, action="fix", age_edges=(30, 58))
+
+
+def test_class_weights_balance_counts():
+    label = np.array([0] * 90 + [5] * 10)
+    w = class_weights(label)
+    assert w[0] * 90 == pytest.approx(w[5] * 10)
+    assert w[1] == 0 and np.mean(w[[0, 5]]) == pytest.approx(1)
+    assert class_weights(label, power=0)[[0, 5]].tolist() == [1, 1]
