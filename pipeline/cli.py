@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 import typer
 
 app = typer.Typer(
@@ -15,3 +18,194 @@ app = typer.Typer(
 def main() -> None:
     """Data-centric curation pipeline. Run `dvc repro` for the whole pipeline; these commands
     are the pieces people use by hand."""
+
+
+# --- synth -----------------------------------------------------------------------------------
+
+
+@app.command("synth")
+def synth(
+    out: Path = typer.Argument(..., help="Folder to write (competition layout + truth.csv)."),
+    persons: int = typer.Option(300, "--persons", min=1, help="Train persons (7 images each)."),
+    eval_persons: int = typer.Option(60, "--eval-persons", min=0,
+                                     help="Eval persons (7 images each, clean labels)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed and options give identical files."),
+    gender_noise: float = typer.Option(0.05, "--gender-noise", min=0, max=1,
+                                       help="Share of train persons with flipped gender."),
+    swap_noise: float = typer.Option(0.02, "--swap-noise", min=0, max=1,
+                                     help="Share of train persons with incorrect_mask <-> normal swapped."),
+    age_noise: float = typer.Option(0.03, "--age-noise", min=0, max=1,
+                                    help="Share of train persons whose age is moved 6-15 years "
+                                    "across a bin edge (30 or 58)."),
+    size: tuple[int, int] = typer.Option((192, 256), "--size", metavar="W H",
+                                         help="Image width and height (real data: 384 512)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes (0 = all cores)."),
+    hard_rate: float = typer.Option(0.04, "--hard-rate", min=0, max=1, help="Share of persons "
+                                    "photographed hard (small, dark, occluded, off-centre, blurred)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUT."),
+) -> None:
+    """Generate the synthetic stand-in dataset: procedural portraits in the competition layout
+    (train/train.csv, train/images/<id>_<gender>_<race>_<age>/{mask1-5,incorrect_mask,normal},
+    eval/info.csv, eval/images/), injected label noise, and truth.csv with given and true labels."""
+    from rich.console import Console
+
+    from pipeline.synth import generate
+
+    try:
+        stats = generate(out, persons=persons, eval_persons=eval_persons, seed=seed,
+                         image_size=size, gender_noise=gender_noise, swap_noise=swap_noise,
+                         age_noise=age_noise, workers=workers, hard_rate=hard_rate,
+                         overwrite=overwrite)
+    except (FileExistsError, ValueError) as e:
+        Console(stderr=True).print(f"[red]{e}[/red]")
+        raise typer.Exit(1)
+    noise = ", ".join(f"{k} {v}" for k, v in stats["noise_persons"].items())
+    Console().print(
+        f"{stats['images']} images ({stats['train_images']} train, {stats['eval_images']} eval) "
+        f"-> {out} in {stats['seconds']:.1f}s ({stats['images_per_s']:.0f} img/s, "
+        f"{stats['workers']} workers)\nnoisy persons: {noise}; hard persons: "
+        f"{stats['hard_persons']}; ground truth: {Path(out) / 'truth.csv'}")
+
+
+# --- inspect-noise ---------------------------------------------------------------------------
+
+CSV_COLUMNS = ["person_id", "image_id", "field", "given", "suggested", "score"]
+
+
+def _split_ids(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _age_edges(params: Path) -> tuple[int, int]:
+    import yaml
+
+    from pipeline.labels import DEFAULT_AGE_EDGES
+
+    if params.exists():
+        edges = (yaml.safe_load(params.read_text()) or {}).get("relabel", {}).get("age_edges")
+        if edges:
+            return tuple(edges)
+    return DEFAULT_AGE_EDGES
+
+
+@app.command("inspect-noise")
+def inspect_noise(
+    top: int = typer.Option(20, "--top", min=0, help="Show the N highest-scoring issues (0 = all). "
+                            "The two rows of a swap pair stay together."),
+    fmt: Literal["table", "csv", "json"] = typer.Option(
+        "table", "--format", help="table: ranked rich table; csv: columns "
+        "person_id,image_id,field,given,suggested,score; json: list of records (with issue_id, kind)."),
+    html: Path | None = typer.Option(None, "--html", dir_okay=False, help="Also write a self-contained "
+                                     "HTML gallery of the shown issues (each person's crops side by side)."),
+    accept: list[str] = typer.Option([], "--accept", metavar="ID", help="Accept issue ID(s): repeat the "
+                                     "option or comma-separate. Appends to the corrections file; the next "
+                                     "`dvc repro` applies them."),
+    reject: list[str] = typer.Option([], "--reject", metavar="ID", help="Reject issue ID(s) (the label is "
+                                     "right): recorded so the issue is hidden and left alone."),
+    compare: Path | None = typer.Option(None, "--compare", exists=True, dir_okay=False, help="Known-fixes "
+                                        "list (person_id,field,fix,source or the corrections format): report "
+                                        "which known fixes are flagged and which are not."),
+    show_all: bool = typer.Option(False, "--all", help="Also show issues already decided in the "
+                                  "corrections file."),
+    issues_path: Path = typer.Option(Path("reports/noise/issues.csv"), "--issues",
+                                     help="Ranked issues written by the noise stage."),
+    labels_path: Path = typer.Option(Path("data/processed/labels.parquet"), "--labels",
+                                     help="Labels frame (for the gallery: each person's images)."),
+    crops_path: Path = typer.Option(Path("data/interim/crops.npy"), "--crops",
+                                    help="Crop cache, rows in manifest order (for the gallery)."),
+    manifest_path: Path = typer.Option(Path("data/interim/manifest.parquet"), "--manifest",
+                                       help="Manifest: maps image_id to its crop row (for the gallery)."),
+    corrections_path: Path = typer.Option(Path("data/corrections.csv"), "--corrections",
+                                          help="Corrections file that --accept/--reject append to."),
+    params_path: Path = typer.Option(Path("params.yaml"), "--params",
+                                     help="Read relabel.age_edges from here (for --compare on ages)."),
+    source: str = typer.Option("inspect-noise", "--source", help="Source column of decisions written."),
+) -> None:
+    """Review the label issues found by the noise stage: ranked list, HTML gallery, accept/reject
+    decisions for the corrections file, and overlap with a known-fixes list."""
+    import sys
+
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.corrections import PERSON, append_decisions, decided, read_corrections
+
+    err = Console(stderr=True)
+    if not issues_path.exists():
+        err.print(f"[red]{issues_path} does not exist yet: run `dvc repro noise` first.[/red]")
+        raise typer.Exit(1)
+    issues = pd.read_csv(issues_path, dtype={"issue_id": str, "person_id": str, "image_id": str},
+                         keep_default_na=False).astype({"score": float})
+
+    accept_ids, reject_ids = _split_ids(accept), _split_ids(reject)
+    if accept_ids or reject_ids:
+        unknown = sorted(set(accept_ids + reject_ids) - set(issues["issue_id"]))
+        both = sorted(set(accept_ids) & set(reject_ids))
+        if unknown or both:
+            err.print(f"[red]unknown issue id(s): {unknown}[/red]" if unknown else
+                      f"[red]both accepted and rejected: {both}[/red]")
+            raise typer.Exit(2)
+        for decision, ids in (("accept", accept_ids), ("reject", reject_ids)):
+            if ids:
+                append_decisions(corrections_path, issues[issues["issue_id"].isin(ids)], decision, source)
+                err.print(f"{decision}ed {len(ids)} issue(s) -> {corrections_path}")
+        err.print("run `dvc repro` to apply the decisions")
+        return
+
+    if compare is not None:
+        from pipeline.noise import compare_known
+
+        known = pd.read_csv(compare, dtype=str, keep_default_na=False)
+        result = compare_known(issues, known, age_edges=_age_edges(params_path))
+        if fmt == "csv":
+            sys.stdout.write(result.to_csv(index=False))
+        elif fmt == "json":
+            sys.stdout.write(result.to_json(orient="records", indent=2) + "\n")
+        else:
+            table = Table(title=f"known fixes: {int(result['flagged'].sum())} of {len(result)} flagged, "
+                          f"{int(result['agrees'].sum())} with the same suggestion")
+            for col in ("person_id", "field", "fix", "flagged", "suggested", "agrees"):
+                table.add_column(col)
+            for r in result.itertuples():
+                table.add_row(r.person_id, r.field, r.fix, "yes" if r.flagged else "[red]no[/red]",
+                              r.suggested, "yes" if r.agrees else "no")
+            Console().print(table)
+        return
+
+    from pipeline.noise import top_issues
+
+    total = len(issues)
+    if not show_all:
+        issues = issues[~decided(issues, read_corrections(corrections_path))].reset_index(drop=True)
+    hidden = total - len(issues)
+    shown = top_issues(issues, top) if top else issues
+    if fmt == "csv":
+        sys.stdout.write(shown[CSV_COLUMNS].to_csv(index=False))
+    elif fmt == "json":
+        sys.stdout.write(shown.to_json(orient="records", indent=2) + "\n")
+    else:
+        table = Table(title=f"label issues: {len(shown)} shown of {len(issues)}"
+                      + (f" ({hidden} decided hidden, --all shows them)" if hidden else ""))
+        for col, kw in (("#", {"justify": "right"}), ("score", {"justify": "right"}), ("field", {}),
+                        ("kind", {}), ("person", {}), ("image", {}), ("given -> suggested", {}), ("issue id", {})):
+            table.add_column(col, **kw)
+        for rank, r in enumerate(shown.itertuples(), 1):
+            image = "(person)" if r.image_id == PERSON else r.image_id.rsplit("/", 1)[-1]
+            table.add_row(str(rank), f"{r.score:.3f}", r.field, r.kind, r.person_id, image,
+                          f"[red]{r.given}[/red] -> [green]{r.suggested}[/green]", r.issue_id)
+        Console().print(table)
+
+    if html is not None:
+        import numpy as np
+
+        from pipeline.gallery import write_gallery
+
+        for path in (labels_path, crops_path, manifest_path):
+            if not path.exists():
+                err.print(f"[red]{path} is needed for --html: run `dvc repro noise` first.[/red]")
+                raise typer.Exit(1)
+        manifest = pd.read_parquet(manifest_path, columns=["image_id"])
+        crop_index = {image_id: i for i, image_id in enumerate(manifest["image_id"].astype(str))}
+        write_gallery(shown, pd.read_parquet(labels_path), np.load(crops_path, mmap_mode="r"), crop_index, html)
+        err.print(f"gallery: {html}")

@@ -14,12 +14,11 @@ BALANCING = ("weighted", "loss", "none")
 
 
 def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: str,
-                       age_edges: Sequence[int], min_score: float = 0.0,
-                       rejected: pd.DataFrame | None = None) -> pd.DataFrame:
+                       age_edges: Sequence[int], min_score: float = 0.0) -> pd.DataFrame:
     """Relabel (to the suggestion) or drop the rows each issue names; `none` is the raw baseline.
 
-    Person-level issues (image_id "*") act on all of the person's rows. Issues a person rejected
-    in the corrections file (person_id, image_id, field) are left alone. Adds an `action` column."""
+    Person-level issues (image_id "*") act on all of the person's rows; the caller leaves out the
+    issues a person rejected. Adds an `action` column naming what was done to each row."""
     if action not in ACTIONS:
         raise ValueError(f"noise.action must be one of {ACTIONS}, got {action!r}")
     out = labels.copy()
@@ -27,11 +26,6 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
     if action == "none" or issues.empty:
         return out
     todo = issues[issues["score"] >= min_score]
-    if rejected is not None and len(rejected):
-        keys = set(zip(rejected["person_id"].astype(str), rejected["image_id"].astype(str),
-                       rejected["field"]))
-        todo = todo[[k not in keys for k in zip(todo["person_id"].astype(str),
-                                                todo["image_id"].astype(str), todo["field"])]]
     names = {"mask": L.MASKS, "gender": L.GENDERS, "age": L.age_bin_names(age_edges)}
     column = {"mask": "mask", "gender": "gender", "age": "age_bin"}
     for issue in todo.itertuples():

@@ -12,7 +12,7 @@ labels = pd.read_parquet("data/processed/labels.parquet")
 oof = dict(np.load("data/processed/oof.npz", allow_pickle=False))
 issues = find_issues(labels, oof, age_edges=edges, **params["noise"].get("find", {}))
 write_csv(issues, "reports/noise/issues.csv")
-summary = health_summary(labels, oof)
+summary = health_summary(labels, oof, age_edges=edges)
 summary["issues"] = issues["field"].value_counts().to_dict()
 write_json(summary, "reports/noise/summary.json")
 print(f"noise: {len(issues)} issue rows "

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from pipeline.corrections import read_corrections
+from pipeline.corrections import decided, read_corrections
 from pipeline.files import load_params, write_parquet
 from pipeline.folds import person_folds
 from pipeline.rebalance import apply_noise_action, class_weights
@@ -13,9 +13,9 @@ p, noise = params["rebalance"], params["noise"]
 labels = pd.read_parquet("data/processed/labels.parquet")
 issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str})
 decisions = pd.concat([read_corrections(f) for f in params["relabel"]["corrections"]], ignore_index=True)
+issues = issues[~decided(issues, decisions, decision="reject")]  # a person said "not an error"
 train_set = apply_noise_action(labels, issues, action=noise["action"],
-                               age_edges=params["relabel"]["age_edges"], min_score=noise["min_score"],
-                               rejected=decisions[decisions["decision"] == "reject"])
+                               age_edges=params["relabel"]["age_edges"], min_score=noise["min_score"])
 train_set["fold"] = person_folds(train_set["person_id"].to_numpy(),
                                  (train_set["gender"] * 3 + train_set["age_bin"]).to_numpy(),
                                  k=p["folds"], seed=params["seed"])

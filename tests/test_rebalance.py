@@ -35,13 +35,11 @@ def test_relabel_acts_on_persons_and_images():
     assert (out["action"] != "").sum() == 9
 
 
-def test_min_score_and_rejections_are_respected():
-    rejected = pd.DataFrame([{"person_id": "p1", "image_id": "*", "field": "gender"}])
-    out = apply_noise_action(_labels(), ISSUES, action="relabel", age_edges=(30, 58), min_score=0.5,
-                             rejected=rejected)
-    assert (out["gender"] == 1).all()
+def test_min_score_is_respected():
+    out = apply_noise_action(_labels(), ISSUES, action="relabel", age_edges=(30, 58), min_score=0.85)
+    assert (out.loc[out.person_id == "p1", "gender"] == 0).all()
     assert out.set_index("image_id").loc["p2/incorrect_mask", "mask"] == 1  # below min_score
-    assert out.set_index("image_id").loc["p2/normal", "mask"] == 1
+    assert out.set_index("image_id").loc["p2/normal", "mask"] == 2
 
 
 def test_drop_and_none():

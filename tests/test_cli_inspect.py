@@ -1,0 +1,138 @@
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import labels as L
+from pipeline.cli import app
+from pipeline.corrections import apply_corrections, read_corrections
+
+EDGES = (30, 60)
+PERSONS = {"000001": (0, 45), "000002": (1, 22), "000003": (0, 61)}
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path):
+    rows = [{"image_id": f"{pid}_{L.GENDERS[g]}_Asian_{age}/{stem}", "person_id": pid, "mask": mask, "gender": g,
+             "age": age, "split": "train"}
+            for pid, (g, age) in PERSONS.items() for stem, mask in L.MASK_FILES.items()]
+    labels = pd.DataFrame(rows)
+    labels["age_bin"] = L.age_bin(labels["age"].to_numpy(), EDGES)
+    labels["label"] = L.encode(labels["mask"], labels["gender"], labels["age_bin"])
+    swap_inc, swap_norm = "000002_female_Asian_22/incorrect_mask", "000002_female_Asian_22/normal"
+    issues = pd.DataFrame([
+        ("mask:" + swap_inc, "000002", swap_inc, "mask", "incorrect", "normal", 0.99, "swap"),
+        ("mask:" + swap_norm, "000002", swap_norm, "mask", "normal", "incorrect", 0.99, "swap"),
+        ("gender:000001", "000001", "*", "gender", "male", "female", 0.95, "gender"),
+        ("age:000003", "000003", "*", "age", ">=60", "30-59", 0.70, "age"),
+    ], columns=["issue_id", "person_id", "image_id", "field", "given", "suggested", "score", "kind"])
+    paths = {name: tmp_path / name for name in ("issues.csv", "labels.parquet", "crops.npy", "manifest.parquet",
+                                                 "corrections.csv", "params.yaml")}
+    issues.to_csv(paths["issues.csv"], index=False)
+    labels.to_parquet(paths["labels.parquet"])
+    labels[["image_id", "person_id", "split"]].to_parquet(paths["manifest.parquet"])
+    np.save(paths["crops.npy"], np.full((len(labels), 8, 8, 3), 128, np.uint8))
+    paths["params.yaml"].write_text("relabel:\n  age_edges: [30, 60]\n")
+    return paths, labels
+
+
+def invoke(paths, *args):
+    opts = ["--issues", paths["issues.csv"], "--labels", paths["labels.parquet"], "--crops", paths["crops.npy"],
+            "--manifest", paths["manifest.parquet"], "--corrections", paths["corrections.csv"],
+            "--params", paths["params.yaml"]]
+    return runner.invoke(app, ["inspect-noise", *map(str, opts), *map(str, args)], env={"COLUMNS": "200"})
+
+
+def test_missing_issues_file_says_run_dvc_repro(tmp_path):
+    result = runner.invoke(app, ["inspect-noise", "--issues", str(tmp_path / "none.csv")])
+    assert result.exit_code != 0
+    assert "dvc repro noise" in result.output
+
+
+def test_csv_columns_exact_and_ranked(files):
+    paths, _ = files
+    result = invoke(paths, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(io.StringIO(result.stdout), dtype=str)
+    assert list(df.columns) == ["person_id", "image_id", "field", "given", "suggested", "score"]
+    assert df["person_id"].tolist() == ["000002", "000002", "000001", "000003"]
+    assert df["image_id"].tolist()[2:] == ["*", "*"]
+
+
+def test_top_and_json(files):
+    paths, _ = files
+    records = json.loads(invoke(paths, "--format", "json", "--top", "1").stdout)
+    assert [r["kind"] for r in records] == ["swap", "swap"]  # the pair stays whole
+    assert {"issue_id", "score", "given", "suggested"} <= set(records[0])
+
+
+def test_table_shows_issue_ids(files):
+    paths, _ = files
+    result = invoke(paths)
+    assert result.exit_code == 0, result.output
+    assert "gender:000001" in result.stdout and "female" in result.stdout
+
+
+def test_accept_then_apply_changes_exactly_that_label(files):
+    paths, labels = files
+    result = invoke(paths, "--accept", "gender:000001")
+    assert result.exit_code == 0, result.output
+    corrections = read_corrections(paths["corrections.csv"])
+    assert corrections[["person_id", "image_id", "field", "value", "decision"]].values.tolist() == \
+        [["000001", "*", "gender", "female", "accept"]]
+    out, unmatched = apply_corrections(labels, corrections, age_edges=EDGES)
+    assert unmatched.empty
+    changed = out["label"] != labels["label"]
+    assert changed.tolist() == (labels["person_id"] == "000001").tolist()
+    assert (out.loc[changed, "gender"] == 1).all()
+    # decided issues are hidden, --all shows them again
+    shown = pd.read_csv(io.StringIO(invoke(paths, "--format", "csv").stdout), dtype=str)
+    assert "000001" not in set(shown["person_id"])
+    shown = pd.read_csv(io.StringIO(invoke(paths, "--format", "csv", "--all").stdout), dtype=str)
+    assert "000001" in set(shown["person_id"])
+
+
+def test_accept_swap_and_reject_hide_and_leave_labels(files):
+    paths, labels = files
+    result = invoke(paths, "--accept", "mask:000002_female_Asian_22/normal", "--reject", "age:000003")
+    assert result.exit_code == 0, result.output
+    corrections = read_corrections(paths["corrections.csv"])
+    assert corrections[["person_id", "image_id", "value", "decision"]].values.tolist() == \
+        [["000002", "*", "swap_incorrect_normal", "accept"], ["000003", "*", "30-59", "reject"]]
+    shown = pd.read_csv(io.StringIO(invoke(paths, "--format", "csv").stdout), dtype=str)
+    assert shown["person_id"].tolist() == ["000001"]
+    out, _ = apply_corrections(labels, corrections, age_edges=EDGES)
+    assert (out["age"] == labels["age"]).all()
+    assert (out["label"] != labels["label"]).sum() == 2
+
+
+def test_unknown_issue_id_fails_without_writing(files):
+    paths, _ = files
+    result = invoke(paths, "--accept", "gender:nobody")
+    assert result.exit_code == 2
+    assert not paths["corrections.csv"].exists()
+
+
+def test_compare_with_public_list(files, tmp_path):
+    paths, _ = files
+    known = tmp_path / "known.csv"
+    pd.DataFrame({"person_id": ["000001", "000002", "000003", "000009"], "field": ["gender", "mask", "age", "gender"],
+                  "fix": ["female", "swap_incorrect_normal", "59", "male"], "source": "s"}).to_csv(known, index=False)
+    result = invoke(paths, "--compare", known, "--format", "csv")
+    df = pd.read_csv(io.StringIO(result.stdout), dtype=str)
+    assert df["flagged"].tolist() == ["True", "True", "True", "False"]
+    assert df["agrees"].tolist() == ["True", "True", "True", "False"]
+    assert "3 of 4 flagged" in invoke(paths, "--compare", known).stdout
+
+
+def test_html_gallery(files, tmp_path):
+    paths, _ = files
+    out = tmp_path / "gallery.html"
+    result = invoke(paths, "--html", out, "--top", "3")
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert page.count("data:image/png;base64,") == 14 and "http" not in page

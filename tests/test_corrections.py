@@ -1,0 +1,131 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import labels as L
+from pipeline.corrections import (CORRECTION_COLUMNS, append_decisions, apply_corrections, decided,
+                                  read_corrections, target_ages)
+
+EDGES = (30, 60)
+PUBLIC = Path(__file__).resolve().parents[1] / "corrections" / "public_label_fixes.csv"
+
+
+def make_labels(persons=("000001", "000002"), ages=(25, 45), genders=(0, 1)) -> pd.DataFrame:
+    rows = []
+    for pid, age, gender in zip(persons, ages, genders):
+        folder = f"{pid}_{L.GENDERS[gender]}_Asian_{age}"
+        for stem, mask in L.MASK_FILES.items():
+            rows.append({"image_id": f"{folder}/{stem}", "person_id": pid, "mask": mask, "gender": gender, "age": age})
+    df = pd.DataFrame(rows)
+    df["age_bin"] = L.age_bin(df["age"].to_numpy(), EDGES)
+    df["label"] = L.encode(df["mask"], df["gender"], df["age_bin"])
+    return df
+
+
+def issue(issue_id, person_id, image_id, field, given, suggested, kind, score=0.9):
+    return dict(issue_id=issue_id, person_id=person_id, image_id=image_id, field=field, given=given,
+                suggested=suggested, score=score, kind=kind)
+
+
+def corrections(*rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=CORRECTION_COLUMNS)
+
+
+def test_missing_file_reads_as_empty_frame(tmp_path):
+    df = read_corrections(tmp_path / "nope.csv")
+    assert list(df.columns) == CORRECTION_COLUMNS and df.empty
+
+
+def test_append_is_idempotent_and_latest_wins(tmp_path):
+    path = tmp_path / "data" / "corrections.csv"
+    rows = pd.DataFrame([issue("gender:000001", "000001", "*", "gender", "male", "female", "gender")])
+    append_decisions(path, rows, "accept", "me")
+    append_decisions(path, rows, "accept", "me")
+    assert len(read_corrections(path)) == 1
+    append_decisions(path, rows, "reject", "you")
+    df = read_corrections(path)
+    assert df.to_dict("records") == [{"person_id": "000001", "image_id": "*", "field": "gender", "value": "female",
+                                      "decision": "reject", "source": "you"}]
+
+
+def test_swap_pair_becomes_one_person_level_row(tmp_path):
+    path = tmp_path / "corrections.csv"
+    pair = pd.DataFrame([issue("mask:a/incorrect_mask", "000001", "a/incorrect_mask", "mask", "incorrect", "normal", "swap"),
+                         issue("mask:a/normal", "000001", "a/normal", "mask", "normal", "incorrect", "swap")])
+    df = append_decisions(path, pair, "accept", "me")
+    assert df[["person_id", "image_id", "field", "value"]].values.tolist() == [["000001", "*", "mask", "swap_incorrect_normal"]]
+    assert decided(pair, df).tolist() == [True, True]
+    assert decided(pair, df, decision="reject").tolist() == [False, False]
+
+
+def test_person_ids_keep_leading_zeros(tmp_path):
+    path = tmp_path / "c.csv"
+    corrections(("000020", "*", "age", "29", "accept", "x")).to_csv(path, index=False)
+    assert read_corrections(path)["person_id"].tolist() == ["000020"]
+
+
+def test_apply_gender_age_and_swap():
+    labels = make_labels()
+    c = corrections(("000001", "*", "gender", "female", "accept", "a"),
+                    ("000002", "*", "mask", "swap_incorrect_normal", "accept", "a"),
+                    ("000002", "*", "age", "<30", "accept", "a"),
+                    ("000001", "*", "age", "70", "reject", "a"))
+    out, unmatched = apply_corrections(labels, c, age_edges=EDGES)
+    assert unmatched.empty
+    p1, p2 = out[out["person_id"] == "000001"], out[out["person_id"] == "000002"]
+    assert (p1["gender"] == 1).all() and (p1["age"] == 25).all() and (p1["corrected"] == "gender").all()
+    stems = p2["image_id"].str.rsplit("/", n=1).str[-1]
+    assert p2.loc[stems == "incorrect_mask", "mask"].item() == 2 and p2.loc[stems == "normal", "mask"].item() == 1
+    assert (p2["age"] == 29).all() and (p2["age_bin"] == 0).all()
+    assert set(p2["corrected"]) == {"age", "mask,age"}
+    np.testing.assert_array_equal(out["label"], L.encode(out["mask"], out["gender"], out["age_bin"]))
+
+
+def test_apply_image_level_mask_changes_only_that_image():
+    labels = make_labels()
+    image = labels["image_id"].iloc[0]
+    out, _ = apply_corrections(labels, corrections(("000001", image, "mask", "normal", "accept", "a")), age_edges=EDGES)
+    changed = out["label"] != labels["label"]
+    assert changed.tolist() == [True] + [False] * (len(labels) - 1)
+    assert out.loc[0, "mask"] == 2 and out.loc[0, "corrected"] == "mask"
+
+
+def test_apply_keeps_name_columns_as_names():
+    labels = make_labels().assign(gender=lambda d: np.where(d["gender"] == 1, "female", "male"))
+    out, _ = apply_corrections(labels, corrections(("000001", "*", "gender", "female", "accept", "a")), age_edges=EDGES)
+    assert set(out["gender"]) == {"female"}
+
+
+def test_unmatched_corrections_are_returned():
+    labels = make_labels()
+    c = corrections(("999999", "*", "gender", "male", "accept", "a"), ("000001", "x/mask1", "mask", "normal", "accept", "a"))
+    out, unmatched = apply_corrections(labels, c, age_edges=EDGES)
+    assert unmatched["reason"].tolist() == ["no such person", "no such image"]
+    assert (out["corrected"] == "").all()
+
+
+def test_bad_value_raises():
+    with pytest.raises(ValueError):
+        apply_corrections(make_labels(), corrections(("000001", "*", "gender", "x", "accept", "a")), age_edges=EDGES)
+
+
+@pytest.mark.parametrize("value,ages,expected", [
+    ("29", [25, 45], [29, 29]), ("<30", [25, 45], [25, 29]), ("30-59", [25, 45, 60], [30, 45, 59]),
+    (">=60", [25, 60], [60, 60]),
+])
+def test_target_ages(value, ages, expected):
+    assert target_ages(value, np.array(ages)).tolist() == expected
+
+
+def test_public_fixes_file_applies_cleanly():
+    public = read_corrections(PUBLIC)
+    assert len(public) == 19 and (public["decision"] == "accept").all() and (public["image_id"] == "*").all()
+    persons = public["person_id"].unique()
+    labels = make_labels(persons, ages=[45] * len(persons), genders=[0] * len(persons))
+    out, unmatched = apply_corrections(labels, public, age_edges=EDGES)
+    assert unmatched.empty
+    corrected = set(out.loc[out["corrected"] != "", "person_id"])
+    # the male->male gender fixes change nothing here; every other fix changes its person
+    assert corrected == set(public.loc[public["value"] != "male", "person_id"])

@@ -1,0 +1,210 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import labels as L
+from pipeline.noise import (ISSUE_COLUMNS, aggregate_probs, compare_known, find_issues, health_summary,
+                            score_against_truth, top_issues)
+
+EDGES = (30, 60)
+STEMS = list(L.MASK_FILES)
+FLIP, SWAP, SHIFT = "000000", "000001", "000002"
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def simulate(n_persons: int = 40, seed: int = 0):
+    """Noisy-but-informative OOF probabilities for n_persons x 7 images predicted from the TRUE
+    labels; person 0 has its gender flipped, person 1 incorrect<->normal swapped, person 2 its age
+    moved from <30 to 30-59. Returns labels, oof, truth."""
+    rng = np.random.default_rng(seed)
+    rows, truth, probs = [], [], {"mask": [], "gender": [], "age": []}
+    for i in range(n_persons):
+        pid = f"{i:06d}"
+        gender, age = i % 2, [22, 41, 60][i % 3] + int(rng.integers(-3, 4)) * (i % 3 != 2)
+        if pid == SHIFT:
+            age = 24
+        given_gender = 1 - gender if pid == FLIP else gender
+        given_age = 45 if pid == SHIFT else age
+        folder = f"{pid}_{L.GENDERS[given_gender]}_Asian_{given_age}"
+        for stem in STEMS:
+            mask = L.MASK_FILES[stem]
+            given_mask = {1: 2, 2: 1}.get(mask, mask) if pid == SWAP else mask
+            z_mask = rng.normal(0, 1, 3)
+            z_mask[mask] += 3.5
+            z_gender = rng.normal(0, 1, 2)
+            z_gender[gender] += 3.0
+            z_age = rng.normal(0, 1, 3)
+            z_age[L.age_bin(age, EDGES)] += 3.0
+            probs["mask"].append(_softmax(z_mask))
+            probs["gender"].append(_softmax(z_gender))
+            probs["age"].append(_softmax(z_age))
+            image_id = f"{folder}/{stem}"
+            rows.append({"image_id": image_id, "person_id": pid, "mask": given_mask, "gender": given_gender,
+                         "age": given_age, "excluded": False})
+            truth.append({"split": "train", "image_id": image_id, "person_id": pid,
+                          "mask_given": given_mask, "mask_true": mask, "gender_given": given_gender,
+                          "gender_true": gender, "age_given": given_age, "age_true": age})
+    labels = pd.DataFrame(rows)
+    oof = {h: np.array(p) for h, p in probs.items()}
+    oof["image_id"] = labels["image_id"].to_numpy()
+    return labels, oof, pd.DataFrame(truth)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate()
+
+
+@pytest.mark.parametrize("person_rule", ["vote", "argmax"])
+@pytest.mark.parametrize("aggregate", ["mean", "geometric", "product"])
+def test_gender_flip_is_one_person_level_issue(sim, person_rule, aggregate):
+    labels, oof, _ = sim
+    issues = find_issues(labels, oof, age_edges=EDGES, person_rule=person_rule, aggregate=aggregate)
+    row = issues[issues["issue_id"] == f"gender:{FLIP}"]
+    assert len(row) == 1
+    assert row.iloc[0][["person_id", "image_id", "field", "given", "suggested", "kind"]].tolist() == \
+        [FLIP, "*", "gender", "female", "male", "gender"]
+
+
+@pytest.mark.parametrize("person_rule", ["vote", "cleanlab"])
+def test_person_rules_narrow_the_argmax_rule(sim, person_rule):
+    labels, oof, _ = sim
+    narrow = find_issues(labels, oof, age_edges=EDGES, person_rule=person_rule)
+    wide = find_issues(labels, oof, age_edges=EDGES, person_rule="argmax")
+    assert set(narrow["issue_id"]) <= set(wide["issue_id"])
+
+
+def test_age_shift_suggests_the_true_bin(sim):
+    labels, oof, _ = sim
+    issues = find_issues(labels, oof, age_edges=EDGES).set_index("issue_id")
+    assert issues.loc[f"age:{SHIFT}", ["given", "suggested"]].tolist() == ["30-59", "<30"]
+
+
+def test_swap_is_reported_as_a_pair(sim):
+    labels, oof, _ = sim
+    issues = find_issues(labels, oof, age_edges=EDGES)
+    pair = issues[issues["person_id"] == SWAP].set_index("image_id")
+    folder = f"{SWAP}_female_Asian_{labels.loc[labels['person_id'] == SWAP, 'age'].iloc[0]}"
+    assert set(pair.index) == {f"{folder}/incorrect_mask", f"{folder}/normal"}
+    assert (pair["kind"] == "swap").all() and pair["score"].nunique() == 1
+    assert pair.loc[f"{folder}/incorrect_mask", ["given", "suggested"]].tolist() == ["normal", "incorrect"]
+    assert pair.loc[f"{folder}/normal", ["given", "suggested"]].tolist() == ["incorrect", "normal"]
+
+
+def test_clean_persons_are_mostly_not_flagged(sim):
+    labels, oof, truth = sim
+    issues = find_issues(labels, oof, age_edges=EDGES)
+    false_persons = set(issues["person_id"]) - {FLIP, SWAP, SHIFT}
+    assert len(false_persons) <= 2
+    scores = score_against_truth(issues, truth, age_edges=EDGES)
+    assert scores["recall"] == 1.0 and scores["precision"] >= 0.6
+
+
+def test_issue_frame_contract(sim):
+    labels, oof, _ = sim
+    issues = find_issues(labels, oof, age_edges=EDGES, person_rule="argmax")
+    assert list(issues.columns) == ISSUE_COLUMNS
+    assert issues["issue_id"].is_unique
+    assert issues["score"].between(0, 1).all()
+    assert issues["score"].is_monotonic_decreasing
+    assert set(issues["field"]) <= {"mask", "gender", "age"}
+
+
+def test_oof_rows_are_aligned_by_image_id(sim):
+    labels, oof, _ = sim
+    perm = np.random.default_rng(1).permutation(len(labels))
+    shuffled = {k: v[perm] for k, v in oof.items()}
+    pd.testing.assert_frame_equal(find_issues(labels, shuffled, age_edges=EDGES), find_issues(labels, oof, age_edges=EDGES))
+
+
+def test_excluded_rows_are_skipped(sim):
+    labels, oof, _ = sim
+    labels = labels.assign(excluded=labels["person_id"] == FLIP)
+    assert FLIP not in set(find_issues(labels, oof, age_edges=EDGES)["person_id"])
+    assert FLIP in set(find_issues(labels, oof, age_edges=EDGES, include_excluded=True)["person_id"])
+
+
+def test_swap_threshold_and_mask_singles_options(sim):
+    labels, oof, _ = sim
+    none = find_issues(labels, oof, age_edges=EDGES, swap_threshold=1.01, mask_singles=False)
+    assert (none["field"] != "mask").all()
+
+
+def test_min_scores_per_field(sim):
+    labels, oof, _ = sim
+    issues = find_issues(labels, oof, age_edges=EDGES, min_scores={"age": 1.0})
+    assert "age" not in set(issues["field"]) and f"gender:{FLIP}" in set(issues["issue_id"])
+
+
+def test_persons_without_a_pair_are_not_swap_checked(sim):
+    labels, oof, _ = sim
+    no_normal = labels[~labels["image_id"].str.endswith("/normal")]
+    assert "swap" not in set(find_issues(no_normal, oof, age_edges=EDGES)["kind"])
+
+
+def test_aggregate_probs():
+    p = np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])
+    ids, mean = aggregate_probs(p, ["b", "b", "a"])
+    assert ids.tolist() == ["a", "b"]
+    np.testing.assert_allclose(mean, [[0.2, 0.8], [0.7, 0.3]])
+    _, geo = aggregate_probs(p, ["b", "b", "a"], aggregate="geometric")
+    g = np.sqrt([0.9 * 0.5, 0.1 * 0.5])
+    np.testing.assert_allclose(geo[1], g / g.sum())
+
+
+def test_score_against_truth_arithmetic():
+    # persons: p1 gender flipped, p2 mask swapped, p3 age moved 29 -> 31, p4 age 31 -> 35 (same bin)
+    truth = pd.DataFrame([
+        ("p1/a", "p1", 0, 0, 1, 0, 40, 40), ("p1/b", "p1", 2, 2, 1, 0, 40, 40),
+        ("p2/a", "p2", 1, 2, 0, 0, 20, 20), ("p2/b", "p2", 2, 1, 0, 0, 20, 20),
+        ("p3/a", "p3", 0, 0, 1, 1, 31, 29), ("p4/a", "p4", 0, 0, 1, 1, 35, 31),
+    ], columns=["image_id", "person_id", "mask_given", "mask_true", "gender_given", "gender_true",
+                "age_given", "age_true"]).assign(split="train")
+    issues = pd.DataFrame([
+        ("gender:p1", "p1", "*", "gender"),      # TP
+        ("mask:p2/a", "p2", "p2/a", "mask"),     # TP (two rows, one person)
+        ("mask:p2/b", "p2", "p2/b", "mask"),
+        ("gender:p4", "p4", "*", "gender"),      # FP
+        ("age:p4", "p4", "*", "age"),            # FP: same bin under (30, 60)
+    ], columns=["issue_id", "person_id", "image_id", "field"])
+    s = score_against_truth(issues, truth, age_edges=EDGES)
+    assert (s["true_positives"], s["flagged"], s["noisy"]) == (2, 4, 3)
+    assert s["precision"] == pytest.approx(0.5) and s["recall"] == pytest.approx(2 / 3)
+    assert s["gender"] == {"precision": 0.5, "recall": 1.0, "flagged": 2, "noisy": 1, "true_positives": 1}
+    assert s["mask"]["precision"] == 1.0 and s["age"]["recall"] == 0.0 and s["age"]["precision"] == 0.0
+    # with edges (30, 34) p4's 31 -> 35 crosses an edge, so its age issue becomes a true positive
+    assert score_against_truth(issues, truth, age_edges=(30, 34))["age"]["true_positives"] == 1
+
+
+def test_health_summary_is_json_and_per_head(sim):
+    labels, oof, _ = sim
+    summary = health_summary(labels, oof, age_edges=EDGES)
+    json.dumps(summary)
+    assert set(summary) == {"mask", "gender", "age"}
+    assert 0 <= summary["gender"]["overall_label_health_score"] <= 1
+    assert {r["Class Name"] for r in summary["age"]["classes"]} == {"<30", "30-59", ">=60"}
+
+
+def test_compare_known_public_and_corrections_formats(sim):
+    labels, oof, _ = sim
+    issues = find_issues(labels, oof, age_edges=EDGES)
+    public = pd.DataFrame({"person_id": [FLIP, SWAP, SHIFT, "000010"], "field": ["gender", "mask", "age", "gender"],
+                           "fix": ["male", "swap_incorrect_normal", "24", "female"], "source": "x"})
+    result = compare_known(issues, public, age_edges=EDGES)
+    assert result["flagged"].tolist() == [True, True, True, False]
+    assert result["agrees"].tolist() == [True, True, True, False]
+    corrections = public.rename(columns={"fix": "value"}).assign(image_id="*", decision=["accept"] * 3 + ["reject"])
+    assert len(compare_known(issues, corrections, age_edges=EDGES)) == 3
+
+
+def test_top_issues_keeps_swap_pairs_whole():
+    issues = pd.DataFrame({"issue_id": ["a", "b", "c", "d"], "person_id": ["1", "2", "2", "3"],
+                           "kind": ["gender", "swap", "swap", "mask"]})
+    assert top_issues(issues, 2)["issue_id"].tolist() == ["a", "b", "c"]
+    assert top_issues(issues, 1)["issue_id"].tolist() == ["a"]
