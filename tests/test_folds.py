@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from pipeline.folds import person_folds
+
+
+def _persons(n_per_class: int = 8, classes: int = 6, images: int = 7):
+    """Person ids and per-row strat (the person's gender*3 + age class), `images` rows each."""
+    strat_per_person = np.repeat(np.arange(classes), n_per_class)
+    person = np.repeat(np.arange(len(strat_per_person)), images)
+    return person, strat_per_person[person]
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_no_person_in_two_folds_and_all_folds_used(k):
+    person, strat = _persons()
+    fold = person_folds(person, strat, k=k, seed=0)
+    assert fold.shape == person.shape and set(fold) == set(range(k))
+    for p in np.unique(person):
+        assert len(set(fold[person == p])) == 1
+
+
+def test_folds_are_stratified_on_person_class():
+    person, strat = _persons(n_per_class=8, classes=6)
+    fold = person_folds(person, strat, k=4, seed=1)
+    for f in range(4):
+        per_class = np.bincount(strat[fold == f], minlength=6) // 7  # rows -> persons
+        assert np.all(np.abs(per_class - 2) <= 1), per_class  # 8 persons per class / 4 folds
+
+
+def test_seed_controls_assignment():
+    person, strat = _persons()
+    a = person_folds(person, strat, k=4, seed=0)
+    assert np.array_equal(a, person_folds(person, strat, k=4, seed=0))
+    assert not np.array_equal(a, person_folds(person, strat, k=4, seed=1))
+
+
+def test_fewer_persons_than_folds_is_a_clear_error():
+    person, strat = np.array([1, 1, 2, 2, 3]), np.array([0, 0, 1, 1, 2])
+    with pytest.raises(ValueError, match="3 persons"):
+        person_folds(person, strat, k=5, seed=0)
