@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,13 +14,20 @@ BALANCING = ("weighted", "loss", "none")
 
 
 def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: str,
-                       age_edges: Sequence[int], min_score: float = 0.0) -> pd.DataFrame:
+                       age_edges: Sequence[int], min_score: float = 0.0,
+                       per_field: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Relabel (to the suggestion) or drop the rows each issue names; `none` is the raw baseline.
+
+    `per_field` overrides the action for one field, e.g. {"age": "drop"}: age flags near a bin
+    edge are often the model's doubt rather than a wrong label, and dropping an ambiguous person
+    costs less than moving a right label into the wrong bin. `action="none"` turns all off.
 
     Person-level issues (image_id "*") act on all of the person's rows; the caller leaves out the
     issues a person rejected. Adds an `action` column naming what was done to each row."""
-    if action not in ACTIONS:
-        raise ValueError(f"noise.action must be one of {ACTIONS}, got {action!r}")
+    per_field = dict(per_field or {})
+    for name, value in {"noise.action": action, **{f"noise.per_field.{k}": v for k, v in per_field.items()}}.items():
+        if value not in ACTIONS:
+            raise ValueError(f"{name} must be one of {ACTIONS}, got {value!r}")
     out = labels.copy()
     out["action"] = ""
     if action == "none" or issues.empty:
@@ -29,15 +36,18 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
     names = {"mask": L.MASKS, "gender": L.GENDERS, "age": L.age_bin_names(age_edges)}
     column = {"mask": "mask", "gender": "gender", "age": "age_bin"}
     for issue in todo.itertuples():
+        act = per_field.get(issue.field, action)
+        if act == "none":
+            continue
         if issue.image_id == "*":
             rows = out["person_id"].astype(str) == str(issue.person_id)
         else:
             rows = out["image_id"] == issue.image_id
-        if action == "drop":
+        if act == "drop":
             out.loc[rows, "excluded"] = True
         else:
             out.loc[rows, column[issue.field]] = names[issue.field].index(issue.suggested)
-        out.loc[rows, "action"] = out.loc[rows, "action"] + f"{action}:{issue.field};"
+        out.loc[rows, "action"] = out.loc[rows, "action"] + f"{act}:{issue.field};"
     out["label"] = L.encode(out["mask"], out["gender"], out["age_bin"])
     return out
 

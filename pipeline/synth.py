@@ -229,7 +229,9 @@ def sample_look(person: Person, seed: int) -> Look:
     female = person.gender == 1
     age = float(person.age + rng.normal(0, 2.5))
     t = float(np.clip((age - 18) / 42, 0, 1))
-    grey = float(np.clip(np.clip((age - 30) / 30, 0, 1) ** 1.2 + rng.normal(0, 0.04), 0, 1))
+    # Greying runs over the whole adult range so that 25 vs 35 is learnable, while one or two
+    # years (plus the apparent-age jitter above) stay genuinely hard to tell apart.
+    grey = float(np.clip(np.clip((age - 20) / 40, 0, 1) ** 1.1 + rng.normal(0, 0.04), 0, 1))
     wrinkle = float(np.clip((age - 24) / 36 + rng.normal(0, 0.05), 0, 1))
 
     skin = np.asarray(_SKIN[person.race], dtype=float) + rng.normal(0, 7) + rng.normal(0, 4, 3)

@@ -58,3 +58,14 @@ def test_class_weights_balance_counts():
     assert w[0] * 90 == pytest.approx(w[5] * 10)
     assert w[1] == 0 and np.mean(w[[0, 5]]) == pytest.approx(1)
     assert class_weights(label, power=0)[[0, 5]].tolist() == [1, 1]
+
+
+def test_per_field_override_and_its_validation():
+    out = apply_noise_action(_labels(), ISSUES, action="relabel", age_edges=(30, 58),
+                             per_field={"gender": "drop", "mask": "none"})
+    assert out.loc[out["excluded"], "person_id"].unique().tolist() == ["p1"]
+    assert (out["gender"] == 1).all() and (out["mask"] == _labels()["mask"]).all()
+    assert (apply_noise_action(_labels(), ISSUES, action="none", age_edges=(30, 58),
+                               per_field={"gender": "drop"})["action"] == "").all()
+    with pytest.raises(ValueError, match="noise.per_field.age"):
+        apply_noise_action(_labels(), ISSUES, action="relabel", age_edges=(30, 58), per_field={"age": "x"})
