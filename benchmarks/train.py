@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from pipeline.models import make_loss
-from pipeline.train import TrainConfig, amp_dtype, build_model, fit, resolve_device
+from pipeline.train import TrainConfig, amp_dtype, build_model, fit, resolve_device, train_step
 
 
 def fit_throughput(cfg: TrainConfig, crop_size: int, steps: int, device: torch.device) -> float:
@@ -49,12 +49,7 @@ def bare_throughput(cfg: TrainConfig, steps: int, repeats: int, device: torch.de
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        train_step(model, x, y, loss_fn=loss_fn, opt=opt, scaler=scaler, dtype=dtype)
 
     best = 0.0
     for block in range(repeats + 1):

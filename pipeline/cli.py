@@ -129,7 +129,7 @@ def inspect_noise(
     from rich.console import Console
     from rich.table import Table
 
-    from pipeline.corrections import PERSON, append_decisions, decided, read_corrections
+    from pipeline.corrections import append_decisions, decided, read_corrections
 
     err = Console(stderr=True)
     if not issues_path.exists():
@@ -187,12 +187,12 @@ def inspect_noise(
     else:
         table = Table(title=f"label issues: {len(shown)} shown of {len(issues)}"
                       + (f" ({hidden} decided hidden, --all shows them)" if hidden else ""))
-        for col, kw in (("#", {"justify": "right"}), ("score", {"justify": "right"}), ("field", {}),
-                        ("kind", {}), ("person", {}), ("image", {}), ("given -> suggested", {}), ("issue id", {})):
+        # the issue id names field and image; it is what --accept/--reject take, so it never truncates
+        for col, kw in (("#", {"justify": "right"}), ("score", {"justify": "right"}), ("kind", {}),
+                        ("person", {}), ("given -> suggested", {}), ("issue id", {"overflow": "fold"})):
             table.add_column(col, **kw)
         for rank, r in enumerate(shown.itertuples(), 1):
-            image = "(person)" if r.image_id == PERSON else r.image_id.rsplit("/", 1)[-1]
-            table.add_row(str(rank), f"{r.score:.3f}", r.field, r.kind, r.person_id, image,
+            table.add_row(str(rank), f"{r.score:.3f}", r.kind, r.person_id,
                           f"[red]{r.given}[/red] -> [green]{r.suggested}[/green]", r.issue_id)
         Console().print(table)
 

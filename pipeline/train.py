@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sklearn.metrics import f1_score
 
@@ -265,6 +266,18 @@ def _validate(model: Classifier, crops: np.ndarray, labels: np.ndarray, idx: np.
 
 # ---- training ----
 
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: Any, opt: torch.optim.Optimizer,
+               scaler: torch.amp.GradScaler, dtype: torch.dtype | None) -> torch.Tensor:
+    """One optimiser step (autocast when `dtype` is set); the loss, not synced to the host."""
+    with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        loss = loss_fn(model(x), y)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return loss
+
+
 def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray | None = None,
         *, cfg: TrainConfig, sample_weight: np.ndarray | None = None, class_weight: np.ndarray | None = None,
         live: Any = None, device: str | torch.device | None = None, progress: bool = True
@@ -316,12 +329,7 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
                     if channels_last:
                         x = x.contiguous(memory_format=torch.channels_last)
                     y = yb.to(device, non_blocking=True)
-                    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                        loss = loss_fn(model(x), y)
-                    opt.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
+                    loss = train_step(model, x, y, loss_fn=loss_fn, opt=opt, scaler=scaler, dtype=dtype)
                     lr = opt.param_groups[0]["lr"]  # the rate this step used
                     sched.step()
                     total += loss.detach() * len(y)
