@@ -209,3 +209,48 @@ def inspect_noise(
         crop_index = {image_id: i for i, image_id in enumerate(manifest["image_id"].astype(str))}
         write_gallery(shown, pd.read_parquet(labels_path), np.load(crops_path, mmap_mode="r"), crop_index, html)
         err.print(f"gallery: {html}")
+
+
+@app.command("predict")
+def predict(
+    info: Path = typer.Option(None, "--info", help="eval/info.csv to answer (default: "
+                              "<data.root>/eval/info.csv from params.yaml)."),
+    models_dir: Path = typer.Option(Path("models"), "--models", file_okay=False,
+                                    help="Folder with the trained fold*.pt checkpoints (all are soft-voted)."),
+    out: Path = typer.Option(Path("submission.csv"), "--out", help="Where to write ImageID,ans."),
+    tta_flip: bool = typer.Option(True, "--tta/--no-tta", help="Average with horizontally flipped crops."),
+    device: str = typer.Option(None, "--device", help="cuda / cpu (default: cuda when available)."),
+    manifest_path: Path = typer.Option(Path("data/interim/manifest.parquet"), "--manifest",
+                                       help="Manifest from the ingest stage (eval rows are predicted)."),
+    crops_path: Path = typer.Option(Path("data/interim/crops.npy"), "--crops",
+                                    help="Crop cache from the faces stage, rows in manifest order."),
+    params_path: Path = typer.Option(Path("params.yaml"), "--params", help="Params file (data.root)."),
+) -> None:
+    """Write a competition submission (ImageID,ans in info.csv order) by soft-voting the trained
+    fold models over the eval crops. Run `dvc repro faces` first for a new data root."""
+    import numpy as np
+    import pandas as pd
+    from rich.console import Console
+
+    from pipeline.files import load_params, write_csv
+    from pipeline.predict import predict_eval
+
+    params = load_params(params_path)
+    info = info or Path(params["data"]["root"]) / "eval" / "info.csv"
+    for path, how in ((info, "point --info at eval/info.csv"), (manifest_path, "run `dvc repro ingest`"),
+                      (crops_path, "run `dvc repro faces`")):
+        if not path.exists():
+            Console(stderr=True).print(f"[red]{path} not found: {how}[/red]")
+            raise typer.Exit(1)
+    try:
+        sub, _, missing = predict_eval(pd.read_parquet(manifest_path), np.load(crops_path, mmap_mode="r"),
+                                       pd.read_csv(info, dtype={"ImageID": str}),
+                                       sorted(models_dir.glob("fold*.pt")),
+                                       age_edges=params["relabel"]["age_edges"], tta_flip=tta_flip,
+                                       device=device)
+    except FileNotFoundError as e:
+        Console(stderr=True).print(f"[red]{e}[/red]")
+        raise typer.Exit(1)
+    write_csv(sub, out)
+    Console().print(f"{len(sub)} rows -> {out}" + (f" ({len(missing)} unreadable images answered "
+                                                    "with the most common class)" if missing else ""))
