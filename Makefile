@@ -12,7 +12,10 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv
-	$(UV) pip install --python $(PY) -r requirements.lock
+	$(UV) pip sync --python $(PY) requirements.lock
+	@# a venv that once held opencv-contrib-python lost the shared cv2/ files when sync removed it
+	$(PY) -c "import cv2" 2>/dev/null || $(UV) pip install --python $(PY) --no-deps \
+	  --reinstall-package opencv-python-headless -r requirements.lock
 	$(UV) pip install --python $(PY) --no-deps -e .
 	touch $@
 
@@ -22,9 +25,12 @@ repro: install
 test: install
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH pytest -q
 
-# Re-resolve the pinned versions after editing pyproject.toml dependencies.
+# Re-resolve the pinned versions after editing pyproject.toml dependencies. mediapipe asks for
+# opencv-contrib-python, whose cv2 needs libGL; the lock keeps only the headless build (same cv2
+# API), so `import cv2` works on a machine without display libraries.
 lock:
-	$(UV) pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra test --python-version 3.11 \
+	  --no-emit-package opencv-contrib-python -o requirements.lock
 
 clean-venv:
 	rm -rf $(VENV)
