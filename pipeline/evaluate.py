@@ -71,3 +71,31 @@ def truth_labels(truth: pd.DataFrame, image_ids: Sequence[str], *, age_edges: Se
     t = truth.set_index("image_id").loc[list(image_ids)]
     return L.encode(t["mask_true"].to_numpy(), t["gender_true"].to_numpy(),
                     L.age_bin(t["age_true"].to_numpy(), age_edges))
+
+
+def plot_training_curves(plots_dir: Path, path: Path) -> None:
+    """The dvclive per-epoch curves of each trained fold (`<fold>/plots/metrics/*.tsv`) as one PNG:
+    loss and validation F1 per head, for people who would rather look than read tables."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = {"loss": ("train_loss", "val_loss"),
+              "validation macro F1": ("val_f1_macro", "val_f1_mask", "val_f1_gender", "val_f1_age")}
+    fig, axes = plt.subplots(1, len(panels), figsize=(11, 4))
+    for fold_dir in sorted(p for p in Path(plots_dir).iterdir() if p.is_dir()):
+        for ax, (title, names) in zip(axes, panels.items()):
+            for name in names:
+                tsv = fold_dir / "plots" / "metrics" / f"{name}.tsv"
+                if tsv.exists():
+                    curve = pd.read_csv(tsv, sep="\t")
+                    ax.plot(curve["step"] + 1, curve[name], marker="o", label=f"{fold_dir.name} {name}")
+            ax.set_title(title)
+            ax.set_xlabel("epoch")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

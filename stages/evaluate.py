@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.evaluate import (classification_metrics, confusion_table, per_class_f1, plot_confusion,
-                               truth_labels)
+                               plot_training_curves, truth_labels)
 from pipeline.files import load_params, write_csv, write_json
 from pipeline.noise import score_against_truth
 
@@ -18,6 +18,7 @@ write_csv(confusion_table(val["label"], val["pred"], age_edges=edges), "reports/
 write_csv(per_class_f1(val["label"], val["pred"], age_edges=edges), "reports/plots/per_class_f1.csv")
 plot_confusion(val["label"], val["pred"], Path("reports/plots/confusion.png"), age_edges=edges,
                title="held-out person fold(s) vs curated labels")
+plot_training_curves(Path("reports/train"), Path("reports/plots/training_curves.png"))
 
 truth_path = Path(params["data"]["root"]) / "truth.csv"
 if truth_path.exists():  # synthetic data: score against the clean labels the generator kept
@@ -25,8 +26,6 @@ if truth_path.exists():  # synthetic data: score against the clean labels the ge
     ev = pd.read_parquet("data/processed/eval_predictions.parquet")
     clean = truth_labels(truth, ev["image_id"], age_edges=edges)
     metrics["truth"] = classification_metrics(clean, ev["pred"])
-    plot_confusion(clean, ev["pred"], Path("reports/plots/confusion_truth.png"), age_edges=edges,
-                   title="eval split vs clean (true) labels")
     issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str})
     metrics["noise"] = score_against_truth(issues, truth[truth["split"] == "train"], age_edges=edges)
 write_json(metrics, "reports/metrics.json")

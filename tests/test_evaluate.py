@@ -39,3 +39,15 @@ def test_truth_labels_use_true_columns_and_edges():
                           "age_given": [50, 20]})
     assert truth_labels(truth, ["b", "a"], age_edges=(30, 58)).tolist() == [0, 17]
     assert truth_labels(truth, ["a"], age_edges=(30, 60)).tolist() == [16]
+
+
+def test_training_curves_png_from_dvclive_tsvs(tmp_path):
+    from pipeline.evaluate import plot_training_curves
+
+    metrics = tmp_path / "fold0" / "plots" / "metrics"
+    metrics.mkdir(parents=True)
+    for name in ("train_loss", "val_loss", "val_f1_macro"):
+        pd.DataFrame({"step": [0, 1, 2], name: [0.9, 0.5, 0.4]}).to_csv(metrics / f"{name}.tsv", sep="\t",
+                                                                         index=False)
+    plot_training_curves(tmp_path, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
