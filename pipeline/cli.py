@@ -77,12 +77,11 @@ def _split_ids(values: list[str]) -> list[str]:
 
 
 def _age_edges(params: Path) -> tuple[int, int]:
-    import yaml
-
+    from pipeline.files import load_params
     from pipeline.labels import DEFAULT_AGE_EDGES
 
     if params.exists():
-        edges = (yaml.safe_load(params.read_text()) or {}).get("relabel", {}).get("age_edges")
+        edges = (load_params(params) or {}).get("relabel", {}).get("age_edges")
         if edges:
             return tuple(edges)
     return DEFAULT_AGE_EDGES

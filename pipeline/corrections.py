@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from pipeline import labels as L
+from pipeline.labels import codes
 from pipeline.files import write_csv
 
 CORRECTION_COLUMNS = ["person_id", "image_id", "field", "value", "decision", "source"]
@@ -23,23 +24,6 @@ SWAP = "swap_incorrect_normal"
 FIELDS = ("mask", "gender", "age")
 Decision = Literal["accept", "reject"]
 PERSON = "*"  # image_id of person-level rows
-
-
-def codes(values: Any, names: Sequence[str]) -> np.ndarray:
-    """Integer codes from codes or (case-insensitive) names; ValueError on anything else."""
-    s = pd.Series(values)
-    if pd.api.types.is_numeric_dtype(s):
-        out = s.to_numpy(dtype=int)
-    else:
-        lookup = {n.lower(): i for i, n in enumerate(names)}
-        mapped = s.astype(str).str.strip().str.lower().map(lookup)
-        if mapped.isna().any():
-            bad = sorted(set(s[mapped.isna()].astype(str)))
-            raise ValueError(f"unknown labels {bad[:5]}, expected one of {list(names)}")
-        out = mapped.to_numpy(dtype=int)
-    if len(out) and (out.min() < 0 or out.max() >= len(names)):
-        raise ValueError(f"label codes must be in [0, {len(names)})")
-    return out
 
 
 def read_corrections(path: str | Path) -> pd.DataFrame:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 MASKS = ("wear", "incorrect", "normal")
 GENDERS = ("male", "female")
@@ -24,6 +26,23 @@ MASK_FILES = {
 def mask_from_stem(stem: str) -> int:
     """`mask3` -> 0, `incorrect_mask` -> 1, `normal` -> 2; KeyError for anything else."""
     return MASK_FILES[stem]
+
+
+def codes(values: Any, names: Sequence[str]) -> np.ndarray:
+    """Integer codes from codes or (case-insensitive) names; ValueError on anything else."""
+    s = pd.Series(values)
+    if pd.api.types.is_numeric_dtype(s):
+        out = s.to_numpy(dtype=int)
+    else:
+        lookup = {n.lower(): i for i, n in enumerate(names)}
+        mapped = s.astype(str).str.strip().str.lower().map(lookup)
+        if mapped.isna().any():
+            bad = sorted(set(s[mapped.isna()].astype(str)))
+            raise ValueError(f"unknown labels {bad[:5]}, expected one of {list(names)}")
+        out = mapped.to_numpy(dtype=int)
+    if len(out) and (out.min() < 0 or out.max() >= len(names)):
+        raise ValueError(f"label codes must be in [0, {len(names)})")
+    return out
 
 
 def gender_code(name: str) -> int:

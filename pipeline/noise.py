@@ -16,7 +16,8 @@ from cleanlab import dataset as cl_dataset
 from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 
-from pipeline.corrections import PERSON, codes
+from pipeline.corrections import PERSON
+from pipeline.labels import codes
 from pipeline.labels import DEFAULT_AGE_EDGES, GENDERS, HEADS, MASKS, age_bin, age_bin_names
 
 ISSUE_COLUMNS = ["issue_id", "person_id", "image_id", "field", "given", "suggested", "score", "kind"]
