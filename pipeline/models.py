@@ -13,12 +13,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline import labels as L
+from pipeline import weights
 
 HEAD_KINDS = ("joint", "multi")
 HEAD_SIZES = {name: len(values) for name, values in L.HEADS.items()}  # mask 3, gender 2, age 3
 LOSSES = ("ce", "focal", "f1")
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# Age in years is learnt standardised: output * AGE_SCALE + AGE_MEAN (the 18-60 range maps to about +-1).
+AGE_MEAN, AGE_SCALE = 39.0, 21.0
 
 
 class Classifier(nn.Module):
@@ -26,11 +29,12 @@ class Classifier(nn.Module):
 
     Input is float RGB in [0, 1], NCHW; it is resized to `img_size` when it differs and
     normalised with the network's timm default mean/std. Output logits are [B, 18] (joint) or
-    [B, 8] = mask 3 | gender 2 | age 3 (multi: one linear layer is three heads side by side)."""
+    [B, 8] = mask 3 | gender 2 | age 3 (multi: one linear layer is three heads side by side), plus
+    one last column, the standardised age in years, when `age_years`."""
 
-    def __init__(self, net: nn.Module, *, heads: str, img_size: int):
+    def __init__(self, net: nn.Module, *, heads: str, img_size: int, age_years: bool = False):
         super().__init__()
-        self.net, self.heads, self.img_size = net, heads, img_size
+        self.net, self.heads, self.img_size, self.age_years = net, heads, img_size, age_years
         data_cfg = timm.data.resolve_model_data_config(net)
         self.register_buffer("mean", torch.tensor(data_cfg["mean"]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(data_cfg["std"]).view(1, 3, 1, 1), persistent=False)
@@ -41,24 +45,32 @@ class Classifier(nn.Module):
         return self.net((x - self.mean) / self.std)
 
 
-def num_outputs(heads: str) -> int:
+def num_outputs(heads: str, *, age_years: bool = False) -> int:
+    """Width of the class logits (18 joint, 8 multi), plus one column for age in years."""
     if heads not in HEAD_KINDS:
         raise ValueError(f"heads must be one of {HEAD_KINDS}, got {heads!r}")
-    return L.NUM_CLASSES if heads == "joint" else sum(HEAD_SIZES.values())
+    return (L.NUM_CLASSES if heads == "joint" else sum(HEAD_SIZES.values())) + int(age_years)
 
 
 def create_model(name: str, *, heads: str = "joint", img_size: int = 224, drop_rate: float = 0.0,
-                 pretrained_file: str | None = None) -> Classifier:
+                 pretrained_file: str | None = None, age_years: bool = False) -> Classifier:
     """Any timm architecture by name. `pretrained_file` loads local weights through timm's own
-    pretrained path (the classifier is dropped when its size differs); hub downloads never run."""
-    n = num_outputs(heads)
+    pretrained path (the classifier is dropped when its size differs), or, for a file in another
+    naming such as the bundled EfficientNet-Lite0, through `pipeline.weights`; hub downloads never
+    run. `age_years` adds an output for age in years (see `AGE_MEAN`, `AGE_SCALE`)."""
+    n = num_outputs(heads, age_years=age_years)
     if pretrained_file is None:
         net = timm.create_model(name, pretrained=False, num_classes=n, drop_rate=drop_rate)
     else:
-        net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(pretrained_file)),
-                                num_classes=n, drop_rate=drop_rate)
-        _check_loaded(net, str(pretrained_file))
-    return Classifier(net, heads=heads, img_size=img_size)
+        path = weights.resolve(pretrained_file)
+        if weights.is_timm_state_dict(name, path):
+            net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)),
+                                    num_classes=n, drop_rate=drop_rate)
+            _check_loaded(net, str(path))
+        else:
+            net = timm.create_model(name, pretrained=False, num_classes=n, drop_rate=drop_rate)
+            weights.load_by_order(net, path)
+    return Classifier(net, heads=heads, img_size=img_size, age_years=age_years)
 
 
 def _check_loaded(net: nn.Module, path: str) -> None:
@@ -74,9 +86,16 @@ def _check_loaded(net: nn.Module, path: str) -> None:
 
 
 def split_heads(logits: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Multi-head logits [B, 8] -> {mask: [B, 3], gender: [B, 2], age: [B, 3]}."""
-    parts = torch.split(logits, list(HEAD_SIZES.values()), dim=1)
+    """Multi-head logits [B, 8] (a 9th column, age in years, is left out) -> {mask: [B, 3],
+    gender: [B, 2], age: [B, 3]}."""
+    sizes = list(HEAD_SIZES.values())
+    parts = torch.split(logits[:, :sum(sizes)], sizes, dim=1)
     return dict(zip(HEAD_SIZES, parts))
+
+
+def age_years(logits: torch.Tensor) -> torch.Tensor:
+    """The age-in-years column of a model built with `age_years`, in years."""
+    return logits[:, -1].float() * AGE_SCALE + AGE_MEAN
 
 
 def head_targets(target: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -84,14 +103,18 @@ def head_targets(target: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"mask": target // 6, "gender": (target // 3) % 2, "age": target % 3}
 
 
-def to_probs(logits: torch.Tensor, heads: str) -> dict[str, np.ndarray]:
-    """Model output -> {probs: [B, 18], mask: [B, 3], gender: [B, 2], age: [B, 3]} as numpy."""
+def to_probs(logits: torch.Tensor, heads: str, *, with_years: bool = False) -> dict[str, np.ndarray]:
+    """Model output -> {probs: [B, 18], mask: [B, 3], gender: [B, 2], age: [B, 3]} as numpy, plus
+    age_years [B] when `with_years` (the model's last column)."""
     logits = logits.detach().float()
+    years = {"age_years": age_years(logits).cpu().numpy()} if with_years else {}
+    if with_years:
+        logits = logits[:, :-1]
     if heads == "joint":
         probs = logits.softmax(1).cpu().numpy()
-        return {"probs": probs, **L.head_probs(probs)}
+        return {"probs": probs, **L.head_probs(probs), **years}
     per_head = {k: v.softmax(1).cpu().numpy() for k, v in split_heads(logits).items()}
-    return {"probs": L.joint_probs(per_head["mask"], per_head["gender"], per_head["age"]), **per_head}
+    return {"probs": L.joint_probs(per_head["mask"], per_head["gender"], per_head["age"]), **per_head, **years}
 
 
 # ---- losses: each maps (logits [B, C], target [B], sample weight [B] | None) -> scalar ----
@@ -152,9 +175,13 @@ def parse_loss(spec: str | Mapping[str, float]) -> dict[str, float]:
 
 
 def make_loss(spec: str | Mapping[str, float], *, heads: str = "joint", class_weight=None,
-              label_smoothing: float = 0.0) -> LossFn:
+              label_smoothing: float = 0.0, age_weight: float = 0.0) -> LossFn:
     """(logits, 18-class target) -> scalar loss. `class_weight` ([18]) weights each sample by its
-    class (weighted CE, weighted focal, weighted soft F1); multi-head losses are summed over heads."""
+    class (weighted CE, weighted focal, weighted soft F1); multi-head losses are summed over heads.
+
+    With `age_weight` > 0 the target is (18-class target, age in years) and the logits carry the
+    age-in-years column last: `age_weight` x smooth-L1 on the standardised age (robust to the few
+    wrong ages) is added."""
     terms = parse_loss(spec)
     num_outputs(heads)
     cw = None if class_weight is None else torch.as_tensor(np.asarray(class_weight), dtype=torch.float32)
@@ -165,11 +192,19 @@ def make_loss(spec: str | Mapping[str, float], *, heads: str = "joint", class_we
         return sum(weight * _LOSS_FNS[name](logits, target, w, label_smoothing=label_smoothing)
                    for name, weight in terms.items())
 
-    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def classes(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         w = None if cw is None else cw.to(logits.device)[target]
         if heads == "joint":
-            return mixed(logits, target, w)
+            return mixed(logits[:, :L.NUM_CLASSES], target, w)
         targets = head_targets(target)
         return sum(mixed(part, targets[name], w) for name, part in split_heads(logits).items())
 
-    return loss
+    if age_weight <= 0:
+        return classes
+
+    def with_years(logits: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        y, years = target
+        z = (years.float() - AGE_MEAN) / AGE_SCALE
+        return classes(logits, y) + age_weight * F.smooth_l1_loss(logits[:, -1].float(), z, beta=0.1)
+
+    return with_years

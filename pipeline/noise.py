@@ -16,11 +16,13 @@ from cleanlab import dataset as cl_dataset
 from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 
+from pipeline import age as age_years
 from pipeline.corrections import PERSON
 from pipeline.labels import codes
 from pipeline.labels import DEFAULT_AGE_EDGES, GENDERS, HEADS, MASKS, age_bin, age_bin_names
 
-ISSUE_COLUMNS = ["issue_id", "person_id", "image_id", "field", "given", "suggested", "score", "kind"]
+ISSUE_COLUMNS = ["issue_id", "person_id", "image_id", "field", "given", "suggested", "score", "kind",
+                 "estimate", "detail"]
 INCORRECT, NORMAL = MASKS.index("incorrect"), MASKS.index("normal")
 
 FilterBy = Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
@@ -28,6 +30,7 @@ FilterBy = Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_l
 RankMethod = Literal["self_confidence", "normalized_margin", "confidence_weighted_entropy"]
 PersonRule = Literal["cleanlab", "argmax", "vote"]
 Aggregate = Literal["mean", "geometric", "product"]
+AgeMethod = Literal["years", "bins"]
 
 
 def head_labels(labels: pd.DataFrame, *, age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> dict[str, np.ndarray]:
@@ -57,6 +60,13 @@ def _aligned_heads(labels: pd.DataFrame, oof: Mapping[str, np.ndarray]) -> dict[
     elif len(oof["mask"]) != len(labels):
         raise ValueError("oof and labels differ in length and oof has no image_id to align on")
     return {h: _normalise(np.asarray(oof[h])[order]) for h in HEADS}
+
+
+def _aligned_years(labels: pd.DataFrame, oof: Mapping[str, np.ndarray]) -> np.ndarray:
+    if "image_id" not in oof:
+        return np.asarray(oof["age_years"], float)
+    where = pd.Index(np.asarray(oof["image_id"]).astype(str)).get_indexer(labels["image_id"].astype(str))
+    return np.asarray(oof["age_years"], float)[where]
 
 
 def aggregate_probs(probs: np.ndarray, groups: Sequence[str], *, aggregate: Aggregate = "mean"
@@ -100,6 +110,27 @@ def _person_issues(field: str, y: np.ndarray, p: np.ndarray, persons: np.ndarray
         "issue_id": [f"{field}:{ids[i]}" for i in k], "person_id": ids[k], "image_id": PERSON,
         "field": field, "given": [names[yp[i]] for i in k], "suggested": [names[suggested[i]] for i in k],
         "score": score[k], "kind": field,
+    })
+
+
+def _age_issues(labels: pd.DataFrame, years: np.ndarray, *, age_edges: Sequence[int], threshold: float
+                ) -> pd.DataFrame:
+    """One row per person whose given age and estimated age (in years, pooled over its images,
+    de-biased) fall in different bins and whose probability of a wrong label (`pipeline.age`) is
+    at least `threshold`. `estimate` holds the estimate in years, `detail` says it in words."""
+    persons = labels["person_id"].astype(str).to_numpy()
+    table, _ = age_years.person_ages(years, labels["age"].to_numpy(dtype=float), persons)
+    names = age_bin_names(age_edges)
+    given_bin = age_bin(table["given"].round().to_numpy(dtype=int), age_edges)
+    est_bin = age_bin(np.clip(table["estimate"].round().to_numpy(), 0, 200).astype(int), age_edges)
+    k = np.flatnonzero((given_bin != est_bin) & (table["p_wrong"].to_numpy() >= threshold))
+    hit = table.iloc[k]
+    return pd.DataFrame({
+        "issue_id": [f"age:{p}" for p in hit.index], "person_id": hit.index.to_numpy(), "image_id": PERSON,
+        "field": "age", "given": [names[given_bin[i]] for i in k], "suggested": [names[est_bin[i]] for i in k],
+        "score": hit["p_wrong"].to_numpy(), "kind": "age", "estimate": hit["estimate"].round(1).to_numpy(),
+        "detail": [f"given {g:.0f} y, estimated {e:.1f} ± {se:.1f} y"
+                   for g, e, se in zip(hit["given"], hit["estimate"], hit["se"])],
     })
 
 
@@ -159,6 +190,8 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
                 single_threshold: float = 0.9,
                 min_score: float = 0.0,
                 min_scores: Mapping[str, float] | None = None,
+                age_method: AgeMethod = "years",
+                threshold: float = 0.5,
                 include_excluded: bool = False) -> pd.DataFrame:
     """Ranked label issues (ISSUE_COLUMNS, score descending; score = 1 - cleanlab label quality).
 
@@ -179,8 +212,17 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
     person, so a lone wrong mask image is rare: it needs strong evidence).
     `min_scores` overrides `min_score` per field, e.g. {"age": 0.9}: ages near a bin edge are
     ambiguous, so age usually needs a stricter cut than gender for the same precision.
+    Age with `age_method="years"` (needs oof["age_years"], the out-of-fold age in years): one
+    estimate per person and a probability that the given age is wrong (`pipeline.age`); flagged
+    when the estimate's bin differs and that probability is at least `threshold`.
+    `age_method="bins"` treats age like gender, on the age-bin probabilities.
     Rows marked `excluded` are skipped unless `include_excluded`."""
     heads = _aligned_heads(labels, oof)
+    if age_method == "years":
+        if "age_years" not in oof:
+            raise ValueError("age_method 'years' needs the out-of-fold age in years (oof.age_weight > 0); "
+                             "or set noise.find.age_method: bins")
+        heads["years"] = _aligned_years(labels, oof)
     keep = np.ones(len(labels), bool)
     if not include_excluded and "excluded" in labels:
         keep = ~labels["excluded"].fillna(False).to_numpy(dtype=bool)
@@ -196,7 +238,9 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
         y, p = given[field], heads[field]
         flags = find_label_issues(y, p, filter_by=filter_by)
         cut = (min_scores or {}).get(field, min_score)
-        if field == "mask":
+        if field == "age" and age_method == "years":
+            frames.append(_age_issues(labels, heads["years"], age_edges=age_edges, threshold=max(cut, threshold)))
+        elif field == "mask":
             score = 1.0 - get_label_quality_scores(y, p, method=rank_method)
             frames.append(_mask_issues(labels, y, p, flags, score, swap_threshold=swap_threshold,
                                        mask_singles=mask_singles, single_threshold=single_threshold,
@@ -212,7 +256,7 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
 
 def sort_issues(issues: pd.DataFrame) -> pd.DataFrame:
     """Score descending; ties by person, field, image so the two rows of a swap stay together."""
-    issues = issues.astype({"score": float})
+    issues = issues.astype({"score": float}).reindex(columns=ISSUE_COLUMNS)
     return issues.sort_values(["score", "person_id", "field", "image_id"], ascending=[False, True, True, True],
                               kind="stable")[ISSUE_COLUMNS].reset_index(drop=True)
 
@@ -248,47 +292,6 @@ def health_summary(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
             "overlapping": _records(cl_dataset.find_overlapping_classes(y, p, class_names=cls).head(top_pairs)),
         }
     return out
-
-
-def _person_truth(truth: pd.DataFrame, *, age_edges: Sequence[int]) -> pd.DataFrame:
-    """Per person: is each field truly noisy (any image's given label differs from the true one)."""
-    t = truth[truth["split"] == "train"] if "split" in truth else truth
-    t = t.assign(person_id=t["person_id"].astype(str))
-    noisy = pd.DataFrame({
-        "person_id": t["person_id"],
-        "mask": codes(t["mask_given"], MASKS) != codes(t["mask_true"], MASKS),
-        "gender": codes(t["gender_given"], GENDERS) != codes(t["gender_true"], GENDERS),
-        "age": age_bin(t["age_given"].to_numpy(dtype=int), age_edges)
-        != age_bin(t["age_true"].to_numpy(dtype=int), age_edges),
-    })
-    return noisy.groupby("person_id").any()
-
-
-def _rates(flagged: set, noisy: set) -> dict[str, Any]:
-    tp = len(flagged & noisy)
-    # Vacuous cases count as perfect: no flags means no false flags, no noise means nothing missed.
-    return {"precision": tp / len(flagged) if flagged else 1.0, "recall": tp / len(noisy) if noisy else 1.0,
-            "flagged": len(flagged), "noisy": len(noisy), "true_positives": tp}
-
-
-def score_against_truth(issues: pd.DataFrame, truth: pd.DataFrame, *,
-                        age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> dict[str, Any]:
-    """Person-level precision/recall of `issues` against a synthetic truth.csv, overall (over
-    person x field pairs) and per field. A person is flagged for a field if any issue of that
-    field names it; image-level issues are mapped to the person through truth's image_id."""
-    noisy = _person_truth(truth, age_edges=age_edges)
-    image_person = dict(zip(truth["image_id"].astype(str), truth["person_id"].astype(str)))
-    ids = issues["image_id"].astype(str)
-    person = ids.map(image_person).where(ids != PERSON).fillna(issues["person_id"].astype(str))
-    out: dict[str, Any] = {}
-    all_flagged, all_noisy = set(), set()
-    for field in HEADS:
-        flagged = set(person[issues["field"] == field])
-        truly = set(noisy.index[noisy[field]])
-        out[field] = _rates(flagged, truly)
-        all_flagged |= {(p, field) for p in flagged}
-        all_noisy |= {(p, field) for p in truly}
-    return {**_rates(all_flagged, all_noisy), **out}
 
 
 def compare_known(issues: pd.DataFrame, known: pd.DataFrame, *,

@@ -33,7 +33,7 @@ HARD_KINDS = ("small", "dark", "occluded", "off_centre", "blurred")
 SPLIT_CODES = {"train": 0, "eval": 1}
 TRUTH_COLUMNS = [
     "split", "image_id", "person_id", "mask_given", "mask_true", "gender_given", "gender_true",
-    "age_given", "age_true", "noise",
+    "age_given", "age_true", "age_apparent", "noise",
 ]
 
 # Person statistics shaped like the competition data (2,700 persons): many under 30, a sparse
@@ -689,7 +689,7 @@ def _write_person(job: _Job) -> list[dict]:
     cv2.setNumThreads(1)
     p, g = job.person, job.given
     photos = render_person(p, seed=job.seed, image_size=job.image_size)
-    quality = sample_look(p, job.seed).quality
+    look = sample_look(p, job.seed)  # the age the drawing shows: the ceiling of any age perceiver
     swapped = g.noise == "mask_swap"
     rows = []
     for i, stem in enumerate(STEMS):
@@ -703,11 +703,12 @@ def _write_person(job: _Job) -> list[dict]:
             path = Path(job.out, "eval", "images", p.image_ids[i])
             image_id = p.image_ids[i]
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_rgb(path, photos[shown], quality=quality)
+        write_rgb(path, photos[shown], quality=look.quality)
         rows.append(dict(
             split=p.split, image_id=image_id, person_id=p.person_id,
             mask_given=MASK_FILES[stem], mask_true=MASK_FILES[shown],
             gender_given=g.gender, gender_true=p.gender, age_given=g.age, age_true=p.age,
+            age_apparent=round(look.age, 2),
             noise=g.noise if g.noise != "mask_swap" or stem != shown else "none",
         ))
     return rows

@@ -51,6 +51,8 @@ class TrainConfig:
     flip: bool = True                     # augmentation: horizontal flip
     rotate: float = 10.0                  # augmentation: max rotation in degrees (0 = off)
     color: float = 0.2                    # augmentation: brightness/contrast/saturation jitter (0 = off)
+    age_weight: float = 0.0               # > 0: also learn age in years (smooth-L1 weight beside the heads)
+    tta_flip: bool = False                # out-of-fold prediction also averages the mirrored image
 
     def __post_init__(self) -> None:
         for name, allowed in (("heads", ("joint", "multi")), ("schedule", SCHEDULES), ("amp", AMP_MODES)):
@@ -99,29 +101,33 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 
 def build_model(cfg: TrainConfig, *, pretrained: bool = True) -> Classifier:
     return create_model(cfg.model, heads=cfg.heads, img_size=cfg.img_size, drop_rate=cfg.drop_rate,
-                        pretrained_file=cfg.pretrained_file if pretrained else None)
+                        pretrained_file=cfg.pretrained_file if pretrained else None,
+                        age_years=cfg.age_weight > 0)
 
 
 # ---- data: batches of rows from the (memmapped) crop array, preprocessing on tensors ----
 
 class _Batches(torch.utils.data.Dataset):
-    """Item i = (uint8 [B, S, S, 3], int64 [B]) for the i-th list of rows (sorted: fast memmap reads)."""
+    """Item i = (uint8 [B, S, S, 3], int64 [B], float32 [B] ages in years or empty) for the i-th
+    list of rows (sorted: fast memmap reads)."""
 
-    def __init__(self, crops: np.ndarray, labels: np.ndarray, batches: list[np.ndarray]):
-        self.crops, self.labels, self.batches = crops, labels, batches
+    def __init__(self, crops: np.ndarray, labels: np.ndarray, batches: list[np.ndarray],
+                 ages: np.ndarray | None = None):
+        self.crops, self.labels, self.batches, self.ages = crops, labels, batches, ages
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rows = self.batches[i]
         x = torch.from_numpy(np.ascontiguousarray(self.crops[rows]))
-        return x, torch.from_numpy(self.labels[rows].astype(np.int64))
+        ages = torch.empty(0) if self.ages is None else torch.from_numpy(self.ages[rows].astype(np.float32))
+        return x, torch.from_numpy(self.labels[rows].astype(np.int64)), ages
 
 
 def _loader(crops: np.ndarray, labels: np.ndarray, batches: list[np.ndarray], *, num_workers: int,
-            device: torch.device) -> torch.utils.data.DataLoader:
-    return torch.utils.data.DataLoader(_Batches(crops, labels, batches), batch_size=None, shuffle=False,
+            device: torch.device, ages: np.ndarray | None = None) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(_Batches(crops, labels, batches, ages), batch_size=None, shuffle=False,
                                        num_workers=num_workers, pin_memory=device.type == "cuda")
 
 
@@ -224,16 +230,18 @@ def _forward_batches(model: Classifier, crops: np.ndarray, idx: np.ndarray, *, b
 @torch.inference_mode()
 def predict(model: Classifier, crops: np.ndarray, idx: np.ndarray, *, batch_size: int = 128,
             tta_flip: bool = False, device: str | torch.device | None = None) -> dict[str, np.ndarray]:
-    """{probs: [len(idx), 18], mask: [.., 3], gender: [.., 2], age: [.., 3]} for crops[idx];
-    `tta_flip` averages with the mirrored image."""
+    """{probs: [len(idx), 18], mask: [.., 3], gender: [.., 2], age: [.., 3]} for crops[idx], plus
+    age_years [len(idx)] from a model that learnt it; `tta_flip` averages with the mirrored image."""
     device = resolve_device(device if device is not None else next(model.parameters()).device)
     model = model.to(device).eval()
     idx = np.asarray(idx)
     sizes = {"probs": L.NUM_CLASSES, **{k: len(v) for k, v in L.HEADS.items()}}
     out = {k: np.zeros((len(idx), n)) for k, n in sizes.items()}
+    if model.age_years:
+        out["age_years"] = np.zeros(len(idx))
     for pos, views in _forward_batches(model, crops, idx, batch_size=batch_size, device=device,
                                           tta_flip=tta_flip):
-        per_view = [to_probs(v, model.heads) for v in views]
+        per_view = [to_probs(v, model.heads, with_years=model.age_years) for v in views]
         for k in out:
             out[k][pos] = np.mean([p[k] for p in per_view], axis=0)
     return out
@@ -246,19 +254,27 @@ def predict_proba(model: Classifier, crops: np.ndarray, idx: np.ndarray, *, batc
 
 
 def _validate(model: Classifier, crops: np.ndarray, labels: np.ndarray, idx: np.ndarray, *,
-              batch_size: int, device: torch.device, loss_fn: Any) -> dict[str, float]:
+              batch_size: int, device: torch.device, loss_fn: Any, ages: np.ndarray | None = None
+              ) -> dict[str, float]:
     model.eval()
     total, preds = 0.0, {k: np.zeros(len(idx), dtype=np.int64) for k in ("probs", *L.HEADS)}
+    errors = []
     with torch.inference_mode():
         for pos, (logits,) in _forward_batches(model, crops, idx, batch_size=batch_size, device=device):
             y = torch.from_numpy(labels[idx[pos]].astype(np.int64)).to(device)
-            total += float(loss_fn(logits, y)) * len(pos)
-            for k, p in to_probs(logits, model.heads).items():
+            target = y if ages is None else (y, torch.from_numpy(ages[idx[pos]].astype(np.float32)).to(device))
+            total += float(loss_fn(logits, target)) * len(pos)
+            out = to_probs(logits, model.heads, with_years=model.age_years)
+            if "age_years" in out and ages is not None:
+                errors.append(np.abs(out.pop("age_years") - ages[idx[pos]]))
+            for k, p in out.items():
                 preds[k][pos] = p.argmax(1)
     y = labels[idx]
     truth = dict(zip(L.HEADS, L.decode(y)))
     out = {"val_loss": total / len(idx),
            "val_f1_macro": f1_score(y, preds["probs"], average="macro", zero_division=0)}
+    if errors:
+        out["val_age_mae"] = float(np.concatenate(errors).mean())
     for head in L.HEADS:
         out[f"val_f1_{head}"] = f1_score(truth[head], preds[head], average="macro", zero_division=0)
     return {k: float(v) for k, v in out.items()}
@@ -280,13 +296,17 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: A
 
 def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray | None = None,
         *, cfg: TrainConfig, sample_weight: np.ndarray | None = None, class_weight: np.ndarray | None = None,
-        live: Any = None, device: str | torch.device | None = None, progress: bool = True
-        ) -> tuple[Classifier, list[dict[str, float]]]:
+        ages: np.ndarray | None = None, live: Any = None, device: str | torch.device | None = None,
+        progress: bool = True) -> tuple[Classifier, list[dict[str, float]]]:
     """Train on crops[train_idx]; returns the model (best val macro F1 state when `val_idx` is
     given, else the last) and per-epoch history. `sample_weight` is aligned with `train_idx` and
-    drives a weighted sampler; `class_weight` ([18]) weights the loss. Same seed on CPU -> the
-    same loss sequence."""
+    drives a weighted sampler; `class_weight` ([18]) weights the loss; `ages` (years, aligned with
+    `labels`) is the target of the age-in-years output when `cfg.age_weight` > 0. Same seed on
+    CPU -> the same loss sequence."""
     _check_inputs(crops, labels)
+    if cfg.age_weight > 0 and (ages is None or len(ages) != len(labels)):
+        raise ValueError("age_weight > 0 needs `ages` in years, one per label row")
+    ages = np.asarray(ages, dtype=np.float32) if cfg.age_weight > 0 else None
     labels, train_idx = np.asarray(labels), np.asarray(train_idx)
     if sample_weight is not None and len(sample_weight) != len(train_idx):
         raise ValueError(f"sample_weight must align with train_idx ({len(train_idx)}), got {len(sample_weight)}")
@@ -305,8 +325,8 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         loss_fn = make_loss(cfg.loss, heads=cfg.heads, class_weight=class_weight,
-                            label_smoothing=cfg.label_smoothing)
-        val_loss_fn = make_loss(cfg.loss, heads=cfg.heads, class_weight=class_weight)
+                            label_smoothing=cfg.label_smoothing, age_weight=cfg.age_weight)
+        val_loss_fn = make_loss(cfg.loss, heads=cfg.heads, class_weight=class_weight, age_weight=cfg.age_weight)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda)
         steps = len(epoch_batches(train_idx, None, cfg.batch_size, np.random.default_rng(0)))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg, steps))
@@ -322,18 +342,20 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
                 batches = epoch_batches(train_idx, sample_weight, cfg.batch_size, rng)
                 task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(batches), info="")
                 total, seen, t0 = torch.zeros((), device=device), 0, time.perf_counter()
-                for step, (xb, yb) in enumerate(_loader(crops, labels, batches, num_workers=cfg.num_workers,
-                                                        device=device)):
+                for step, (xb, yb, ab) in enumerate(_loader(crops, labels, batches, num_workers=cfg.num_workers,
+                                                            device=device, ages=ages)):
                     x = augment(_to_device(xb, device, channels_last), size=cfg.img_size, flip=cfg.flip,
                                 rotate=cfg.rotate, color=cfg.color, generator=gen)
                     if channels_last:
                         x = x.contiguous(memory_format=torch.channels_last)
                     y = yb.to(device, non_blocking=True)
+                    if ages is not None:
+                        y = (y, ab.to(device, non_blocking=True))
                     loss = train_step(model, x, y, loss_fn=loss_fn, opt=opt, scaler=scaler, dtype=dtype)
                     lr = opt.param_groups[0]["lr"]  # the rate this step used
                     sched.step()
-                    total += loss.detach() * len(y)
-                    seen += len(y)
+                    total += loss.detach() * len(xb)
+                    seen += len(xb)
                     # reading the loss syncs CUDA: only now and then
                     info = f"loss {float(total) / seen:.4f}" if progress and step % 10 == 0 else None
                     bar.update(task, advance=1, **({"info": info} if info else {}))
@@ -343,7 +365,7 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
                        "imgs_per_s": seen / seconds}
                 if val_idx is not None and len(val_idx):
                     row.update(_validate(model, crops, labels, np.asarray(val_idx), batch_size=cfg.batch_size,
-                                         device=device, loss_fn=val_loss_fn))
+                                         device=device, loss_fn=val_loss_fn, ages=ages))
                     if row["val_f1_macro"] > best_f1:
                         best_f1 = row["val_f1_macro"]
                         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -361,20 +383,23 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
 
 
 def out_of_fold(crops: np.ndarray, labels: np.ndarray, person_id: np.ndarray, strat: np.ndarray, *,
-                k: int, cfg: TrainConfig, seed: int, progress: bool = True,
+                k: int, cfg: TrainConfig, seed: int, ages: np.ndarray | None = None, progress: bool = True,
                 device: str | torch.device | None = None) -> dict[str, np.ndarray]:
     """One model per person fold, trained on the other folds, predicts its held-out fold:
-    {probs [N, 18], mask [N, 3], gender [N, 2], age [N, 3], fold [N]}. Fold f trains with seed
-    cfg.seed + f; no held-out label is used for model selection."""
+    {probs [N, 18], mask [N, 3], gender [N, 2], age [N, 3], fold [N]}, plus age_years [N] when
+    `cfg.age_weight` > 0 (then `ages` in years is needed). Fold f trains with seed cfg.seed + f;
+    no held-out label is used for model selection; `cfg.tta_flip` averages with mirrored images."""
     _check_inputs(crops, np.asarray(labels))
     fold = person_folds(person_id, strat, k=k, seed=seed)
     sizes = {"probs": L.NUM_CLASSES, **{h: len(v) for h, v in L.HEADS.items()}}
     out = {key: np.zeros((len(labels), n)) for key, n in sizes.items()}
+    if cfg.age_weight > 0:
+        out["age_years"] = np.zeros(len(labels))
     for f in range(k):
         held = np.flatnonzero(fold == f)
         model, _ = fit(crops, labels, np.flatnonzero(fold != f), cfg=dataclasses.replace(cfg, seed=cfg.seed + f),
-                       device=device, progress=progress)
-        pred = predict(model, crops, held, batch_size=cfg.batch_size, device=device)
+                       ages=ages, device=device, progress=progress)
+        pred = predict(model, crops, held, batch_size=cfg.batch_size, tta_flip=cfg.tta_flip, device=device)
         for key in out:
             out[key][held] = pred[key]
     return {**out, "fold": fold}

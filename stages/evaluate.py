@@ -8,7 +8,7 @@ import pandas as pd
 from pipeline.evaluate import (classification_metrics, confusion_table, per_class_f1, plot_confusion,
                                plot_training_curves, truth_labels)
 from pipeline.files import load_params, write_csv, write_json
-from pipeline.noise import score_against_truth
+from pipeline.curation_metrics import score_issues
 
 params = load_params()
 edges = params["relabel"]["age_edges"]
@@ -27,7 +27,7 @@ if truth_path.exists():  # synthetic data: score against the clean labels the ge
     clean = truth_labels(truth, ev["image_id"], age_edges=edges)
     metrics["truth"] = classification_metrics(clean, ev["pred"])
     issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str})
-    metrics["noise"] = score_against_truth(issues, truth[truth["split"] == "train"], age_edges=edges)
+    metrics["noise"] = score_issues(issues, truth[truth["split"] == "train"], age_edges=edges)
 write_json(metrics, "reports/metrics.json")
 print("evaluate: " + ", ".join(f"{k}={v}" for k, v in metrics.items() if not isinstance(v, dict)))
 if "truth" in metrics:

@@ -15,7 +15,8 @@ assert (rows == np.arange(len(rows))).all(), "train rows must lead the manifest 
 crops = np.load("data/interim/crops.npy", mmap_mode="r")[: len(rows)]  # a view, not a copy
 oof = out_of_fold(crops, labels["label"].to_numpy(), labels["person_id"].to_numpy(),
                   (labels["gender"] * 3 + labels["age_bin"]).to_numpy(),
-                  k=k, cfg=TrainConfig.from_dict({**cfg, "seed": params["seed"]}), seed=params["seed"])
+                  k=k, cfg=TrainConfig.from_dict({**cfg, "seed": params["seed"]}), seed=params["seed"],
+                  ages=labels["age"].to_numpy(dtype=float))
 write_npz("data/processed/oof.npz", image_id=labels["image_id"].to_numpy().astype(str), **oof)
 acc = float((oof["probs"].argmax(1) == labels["label"].to_numpy()).mean())
 print(f"oof: {len(labels)} images, {k} folds, out-of-fold accuracy vs given labels {acc:.3f}")

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from pipeline import labels as L
-from pipeline.noise import (ISSUE_COLUMNS, aggregate_probs, compare_known, find_issues, health_summary,
-                            score_against_truth, top_issues)
+from pipeline.curation_metrics import score_issues
+from pipeline.noise import ISSUE_COLUMNS, aggregate_probs, compare_known, find_issues, health_summary, top_issues
 
 EDGES = (30, 60)
 STEMS = list(L.MASK_FILES)
@@ -21,9 +21,10 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 def simulate(n_persons: int = 40, seed: int = 0):
     """Noisy-but-informative OOF probabilities for n_persons x 7 images predicted from the TRUE
     labels; person 0 has its gender flipped, person 1 incorrect<->normal swapped, person 2 its age
-    moved from <30 to 30-59. Returns labels, oof, truth."""
+    moved from <30 to 30-59. Age in years is the true age + a person bias (sd 2) + image noise
+    (sd 3). Returns labels, oof, truth."""
     rng = np.random.default_rng(seed)
-    rows, truth, probs = [], [], {"mask": [], "gender": [], "age": []}
+    rows, truth, probs = [], [], {"mask": [], "gender": [], "age": [], "age_years": []}
     for i in range(n_persons):
         pid = f"{i:06d}"
         gender, age = i % 2, [22, 41, 60][i % 3] + int(rng.integers(-3, 4)) * (i % 3 != 2)
@@ -32,6 +33,7 @@ def simulate(n_persons: int = 40, seed: int = 0):
         given_gender = 1 - gender if pid == FLIP else gender
         given_age = 45 if pid == SHIFT else age
         folder = f"{pid}_{L.GENDERS[given_gender]}_Asian_{given_age}"
+        bias = rng.normal(0, 2)
         for stem in STEMS:
             mask = L.MASK_FILES[stem]
             given_mask = {1: 2, 2: 1}.get(mask, mask) if pid == SWAP else mask
@@ -44,6 +46,7 @@ def simulate(n_persons: int = 40, seed: int = 0):
             probs["mask"].append(_softmax(z_mask))
             probs["gender"].append(_softmax(z_gender))
             probs["age"].append(_softmax(z_age))
+            probs["age_years"].append(age + bias + rng.normal(0, 3))
             image_id = f"{folder}/{stem}"
             rows.append({"image_id": image_id, "person_id": pid, "mask": given_mask, "gender": given_gender,
                          "age": given_age, "excluded": False})
@@ -80,10 +83,26 @@ def test_person_rules_narrow_the_argmax_rule(sim, person_rule):
     assert set(narrow["issue_id"]) <= set(wide["issue_id"])
 
 
-def test_age_shift_suggests_the_true_bin(sim):
+@pytest.mark.parametrize("age_method", ["years", "bins"])
+def test_age_shift_suggests_the_true_bin(sim, age_method):
     labels, oof, _ = sim
-    issues = find_issues(labels, oof, age_edges=EDGES).set_index("issue_id")
+    issues = find_issues(labels, oof, age_edges=EDGES, age_method=age_method).set_index("issue_id")
     assert issues.loc[f"age:{SHIFT}", ["given", "suggested"]].tolist() == ["30-59", "<30"]
+
+
+def test_age_issue_shows_the_estimate_in_years(sim):
+    labels, oof, _ = sim
+    row = find_issues(labels, oof, age_edges=EDGES).set_index("issue_id").loc[f"age:{SHIFT}"]
+    assert 15 < row["estimate"] < 30 and row["detail"].startswith("given 45 y, estimated ")
+    assert row["score"] > 0.9
+
+
+def test_age_in_years_is_required_unless_bins(sim):
+    labels, oof, _ = sim
+    no_years = {k: v for k, v in oof.items() if k != "age_years"}
+    with pytest.raises(ValueError, match="age_method"):
+        find_issues(labels, no_years, age_edges=EDGES)
+    assert len(find_issues(labels, no_years, age_edges=EDGES, age_method="bins"))
 
 
 def test_swap_is_reported_as_a_pair(sim):
@@ -102,7 +121,7 @@ def test_clean_persons_are_mostly_not_flagged(sim):
     issues = find_issues(labels, oof, age_edges=EDGES)
     false_persons = set(issues["person_id"]) - {FLIP, SWAP, SHIFT}
     assert len(false_persons) <= 2
-    scores = score_against_truth(issues, truth, age_edges=EDGES)
+    scores = score_issues(issues, truth, age_edges=EDGES)
     assert scores["recall"] == 1.0 and scores["precision"] >= 0.6
 
 
@@ -138,7 +157,7 @@ def test_swap_threshold_and_mask_singles_options(sim):
 
 def test_min_scores_per_field(sim):
     labels, oof, _ = sim
-    issues = find_issues(labels, oof, age_edges=EDGES, min_scores={"age": 1.0})
+    issues = find_issues(labels, oof, age_edges=EDGES, min_scores={"age": 1.01})
     assert "age" not in set(issues["field"]) and f"gender:{FLIP}" in set(issues["issue_id"])
 
 
@@ -156,30 +175,6 @@ def test_aggregate_probs():
     _, geo = aggregate_probs(p, ["b", "b", "a"], aggregate="geometric")
     g = np.sqrt([0.9 * 0.5, 0.1 * 0.5])
     np.testing.assert_allclose(geo[1], g / g.sum())
-
-
-def test_score_against_truth_arithmetic():
-    # persons: p1 gender flipped, p2 mask swapped, p3 age moved 29 -> 31, p4 age 31 -> 35 (same bin)
-    truth = pd.DataFrame([
-        ("p1/a", "p1", 0, 0, 1, 0, 40, 40), ("p1/b", "p1", 2, 2, 1, 0, 40, 40),
-        ("p2/a", "p2", 1, 2, 0, 0, 20, 20), ("p2/b", "p2", 2, 1, 0, 0, 20, 20),
-        ("p3/a", "p3", 0, 0, 1, 1, 31, 29), ("p4/a", "p4", 0, 0, 1, 1, 35, 31),
-    ], columns=["image_id", "person_id", "mask_given", "mask_true", "gender_given", "gender_true",
-                "age_given", "age_true"]).assign(split="train")
-    issues = pd.DataFrame([
-        ("gender:p1", "p1", "*", "gender"),      # TP
-        ("mask:p2/a", "p2", "p2/a", "mask"),     # TP (two rows, one person)
-        ("mask:p2/b", "p2", "p2/b", "mask"),
-        ("gender:p4", "p4", "*", "gender"),      # FP
-        ("age:p4", "p4", "*", "age"),            # FP: same bin under (30, 60)
-    ], columns=["issue_id", "person_id", "image_id", "field"])
-    s = score_against_truth(issues, truth, age_edges=EDGES)
-    assert (s["true_positives"], s["flagged"], s["noisy"]) == (2, 4, 3)
-    assert s["precision"] == pytest.approx(0.5) and s["recall"] == pytest.approx(2 / 3)
-    assert s["gender"] == {"precision": 0.5, "recall": 1.0, "flagged": 2, "noisy": 1, "true_positives": 1}
-    assert s["mask"]["precision"] == 1.0 and s["age"]["recall"] == 0.0 and s["age"]["precision"] == 0.0
-    # with edges (30, 34) p4's 31 -> 35 crosses an edge, so its age issue becomes a true positive
-    assert score_against_truth(issues, truth, age_edges=(30, 34))["age"]["true_positives"] == 1
 
 
 def test_health_summary_is_json_and_per_head(sim):

@@ -1,0 +1,202 @@
+"""Curation quality against the synthetic truth, on several seeds, in one run on one machine.
+
+Each case is a work directory under `--out` holding a params.yaml (the project's, with the case's
+seed, noise rates and any `-S key=value` overrides) in which the real stage scripts run: synth ->
+ingest -> faces -> relabel -> oof -> noise, and with `--train` also rebalance -> train -> predict
+-> evaluate, once curated and once raw (`noise.action=none`). Stages whose params did not change
+since the last run in that directory are skipped (their outputs are reused), so rerunning with a
+new `noise.find` option costs seconds.
+
+    python benchmarks/noise.py                          # seeds 0, 1, 2 at the default rates + seed 0 at 6/3/4 %
+    python benchmarks/noise.py --train                  # + truth.f1_macro curated vs raw per seed
+    python benchmarks/noise.py -S oof.epochs=8 --tag e8 # another OOF profile, side by side with the default
+
+Prints, per case and field (mask, gender, age, overall), person-level precision, recall, F1 at the
+operating point, average precision of the ranked list, precision at k = number of true errors,
+the age oracle AP, and the seconds each stage took."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PREP = ["synth", "ingest", "faces", "relabel"]
+CURATE = ["oof", "noise"]
+TRAIN = ["rebalance", "train", "predict", "evaluate"]
+# Which params sections each stage reads: a stage reruns when these (or an earlier stage) changed.
+READS = {"synth": ["seed", "synth"], "ingest": ["data", "ingest"], "faces": ["seed", "faces"],
+         "relabel": ["relabel"], "oof": ["seed", "oof"], "noise": ["relabel", "noise"],
+         "rebalance": ["seed", "noise", "rebalance"], "train": ["seed", "train", "rebalance"],
+         "predict": ["predict"], "evaluate": []}
+CASES = {  # name: (seed, gender_noise, swap_noise, age_noise); None = params.yaml's rates
+    "seed0": (0, None), "seed1": (1, None), "seed2": (2, None), "seed0-6/3/4%": (0, (0.06, 0.03, 0.04)),
+}
+
+
+def _set(params: dict, dotted: str, value: str) -> None:
+    *path, last = dotted.split(".")
+    for key in path:
+        params = params.setdefault(key, {})
+    params[last] = yaml.safe_load(value)
+
+
+def case_params(seed: int, rates: tuple[float, float, float] | None, overrides: list[str],
+                repo: Path = REPO) -> dict:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["seed"] = seed
+    if rates:
+        params["synth"].update(zip(("gender_noise", "swap_noise", "age_noise"), rates))
+    for item in overrides:
+        key, _, value = item.partition("=")
+        _set(params, key, value)
+    return params
+
+
+def _digest(params: dict, stage: str) -> str:
+    return hashlib.sha1(json.dumps([params.get(k) for k in READS[stage]], sort_keys=True).encode()).hexdigest()
+
+
+def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = False,
+               repo: Path = REPO) -> dict[str, float]:
+    """Run `repo`'s stage scripts in `work` (params.yaml written there); seconds per stage run
+    (skipped: 0)."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (work / "data").mkdir(exist_ok=True)
+    corrections = work / "data" / "corrections.csv"
+    if not corrections.exists():  # the header only: no review decisions in a benchmark
+        corrections.write_text((repo / "data" / "corrections.csv").read_text().splitlines()[0] + "\n")
+    stamps_path = work / ".stamps.json"
+    stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(repo)}
+    seconds, dirty = {}, force
+    for stage in stages:
+        digest = _digest(params, stage)
+        dirty = dirty or stamps.get(stage) != digest
+        if not dirty:
+            seconds[stage] = 0.0
+            continue
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(repo / "stages" / f"{stage}.py")], cwd=work, env=env,
+                              capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(f"{work.name}: stage {stage} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        seconds[stage] = time.perf_counter() - t0
+        stamps[stage] = digest
+        stamps_path.write_text(json.dumps(stamps))
+    return seconds
+
+
+def curation_table(work: Path, params: dict) -> pd.DataFrame:
+    """Per field and overall: precision, recall, F1, AP, p@k, flagged, noisy (+ age oracle AP)."""
+    from pipeline.curation_metrics import score_issues
+
+    truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str})
+    issues = pd.read_csv(work / "reports/noise/issues.csv", dtype={"person_id": str, "image_id": str})
+    scores = score_issues(issues, truth[truth["split"] == "train"], age_edges=params["relabel"]["age_edges"])
+    rows = {field: {k: v for k, v in m.items() if not isinstance(v, dict)}
+            for field, m in scores.items() if isinstance(m, dict)}
+    rows["overall"] = {k: v for k, v in scores.items() if not isinstance(v, dict)}
+    return pd.DataFrame(rows).T
+
+
+def age_rankings(work: Path, params: dict) -> dict[str, float]:
+    """AP of ranking every train person for a wrong age bin, by: our P(wrong) (`pipeline.age`),
+    |residual| / uncertainty, cleanlab's regression label quality (`residual`, `outre`) on the
+    same pooled, de-biased estimates, and the oracle (|given - apparent age|)."""
+    import numpy as np
+    from cleanlab.regression.rank import get_label_quality_scores
+
+    from pipeline import age
+    from pipeline.curation_metrics import oracle_age_ap, person_truth, ranked_ap
+
+    oof = dict(np.load(work / "data/processed/oof.npz"))
+    if "age_years" not in oof:
+        return {}
+    labels = pd.read_parquet(work / "data/processed/labels.parquet")
+    years = pd.Series(oof["age_years"], index=oof["image_id"].astype(str)).loc[labels["image_id"]].to_numpy()
+    table, _ = age.person_ages(years, labels["age"].to_numpy(float), labels["person_id"].astype(str).to_numpy())
+    truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str})
+    noisy = person_truth(truth, age_edges=params["relabel"]["age_edges"])["age"].reindex(table.index).to_numpy()
+    rankings = {
+        "p_wrong": table["p_wrong"].to_numpy(),
+        "z": (table["residual"].abs() / np.hypot(table["se"], table["residual"].abs().median())).to_numpy(),
+        "cleanlab_residual": -get_label_quality_scores(table["given"].to_numpy(), table["estimate"].to_numpy(),
+                                                       method="residual"),
+        "cleanlab_outre": -get_label_quality_scores(table["given"].to_numpy(), table["estimate"].to_numpy(),
+                                                    method="outre"),
+    }
+    out = {name: ranked_ap(noisy[np.argsort(-score, kind="stable")], int(noisy.sum()))
+           for name, score in rankings.items()}
+    out["oracle"] = oracle_age_ap(truth[truth["split"] == "train"], age_edges=params["relabel"]["age_edges"])
+    out["median_err_y"] = float((table["estimate"] - truth.groupby("person_id")["age_true"].first()
+                              .reindex(table.index)).abs().median())
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    ap.add_argument("--train", action="store_true", help="also train curated and raw and compare truth.f1_macro")
+    ap.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="params override for every case (like dvc exp run -S)")
+    ap.add_argument("--tag", default="default", help="work directories are OUT/<tag>/<case>")
+    ap.add_argument("--out", type=Path, default=REPO / "data" / "bench")
+    ap.add_argument("--repo", type=Path, default=REPO,
+                    help="project tree whose stages and pipeline run (e.g. a worktree of the previous commit)")
+    args = ap.parse_args()
+
+    pd.set_option("display.width", 200)
+    summary = []
+    for name in args.cases:
+        seed, rates = CASES[name]
+        params = case_params(seed, rates, args.overrides, args.repo)
+        work = args.out / args.tag / name.replace("/", "-").replace("%", "pct")
+        seconds = run_stages(work, params, PREP + CURATE, repo=args.repo)
+        table = curation_table(work, params)
+        print(f"\n== {name} (seed {seed}, rates {rates or 'default'}) "
+              f"oof {seconds['oof']:.0f} s, noise {seconds['noise']:.1f} s")
+        print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+        ranks = age_rankings(work, params)
+        if ranks:
+            print("age AP over all persons by ranking: " + ", ".join(f"{k} {v:.3f}" for k, v in ranks.items()))
+        row = {"case": name, "oof_s": round(seconds["oof"], 1)}
+        row.update({f"{f}.{m}": table.loc[f, m] for f in table.index for m in ("precision", "recall", "ap")
+                    if m in table.columns and pd.notna(table.loc[f, m])})
+        if "oracle_ap" in table.columns:
+            row["age.oracle_ap"] = table.loc["age", "oracle_ap"]
+        if args.train:
+            f1 = {}
+            for arm, action in (("curated", params["noise"]["action"]), ("raw", "none")):
+                arm_params = json.loads(json.dumps(params))
+                arm_params["noise"]["action"] = action
+                run_stages(work, arm_params, TRAIN, force=True, repo=args.repo)
+                metrics = json.loads((work / "reports/metrics.json").read_text())
+                f1[arm] = metrics["truth"]["f1_macro"]
+            row.update({"truth.f1.curated": f1["curated"], "truth.f1.raw": f1["raw"],
+                        "truth.f1.gain": f1["curated"] - f1["raw"]})
+            print(f"truth.f1_macro curated {f1['curated']:.4f} raw {f1['raw']:.4f} "
+                  f"gain {f1['curated'] - f1['raw']:+.4f}")
+        summary.append(row)
+    frame = pd.DataFrame(summary).set_index("case")
+    print("\n== summary")
+    print(frame.T.to_string(float_format=lambda v: f"{v:.3f}"))
+    seeds = frame.loc[[c for c in frame.index if c.startswith("seed") and "%" not in c]]
+    if "truth.f1.gain" in frame and len(seeds) > 1:
+        gain = seeds["truth.f1.gain"]
+        print(f"truth.f1_macro gain over seeds {list(seeds.index)}: mean {gain.mean():+.4f}, "
+              f"spread (max-min) {gain.max() - gain.min():.4f}, min {gain.min():+.4f}")
+
+
+if __name__ == "__main__":
+    main()
