@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -67,7 +68,7 @@ def _digest(params: dict, stage: str) -> str:
 
 
 def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = False,
-               repo: Path = REPO) -> dict[str, float]:
+               repo: Path = REPO, threads: int | None = None) -> dict[str, float]:
     """Run `repo`'s stage scripts in `work` (params.yaml written there); seconds per stage run
     (skipped: 0)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,8 @@ def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = Fal
     stamps_path = work / ".stamps.json"
     stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(repo)}
+    if threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     seconds, dirty = {}, force
     for stage in stages:
         digest = _digest(params, stage)
@@ -144,12 +147,46 @@ def age_rankings(work: Path, params: dict) -> dict[str, float]:
     return out
 
 
+def run_case(name: str, args: argparse.Namespace, threads: int | None) -> tuple[str, dict]:
+    """Run one case's stages; (printable report, summary row)."""
+    seed, rates = CASES[name]
+    params = case_params(seed, rates, args.overrides, args.repo)
+    work = args.out / args.tag / name.replace("/", "-").replace("%", "pct")
+    seconds = run_stages(work, params, PREP + CURATE, repo=args.repo, threads=threads)
+    table = curation_table(work, params)
+    lines = [f"\n== {name} (seed {seed}, rates {rates or 'default'}) "
+             f"oof {seconds['oof']:.0f} s, noise {seconds['noise']:.1f} s",
+             table.to_string(float_format=lambda v: f"{v:.3f}")]
+    ranks = age_rankings(work, params)
+    if ranks:
+        lines.append("age AP over all persons by ranking: " + ", ".join(f"{k} {v:.3f}" for k, v in ranks.items()))
+    row = {"case": name, "oof_s": round(seconds["oof"], 1)}
+    row.update({f"{f}.{m}": table.loc[f, m] for f in table.index for m in ("precision", "recall", "ap")
+                if m in table.columns and pd.notna(table.loc[f, m])})
+    if "oracle_ap" in table.columns:
+        row["age.oracle_ap"] = table.loc["age", "oracle_ap"]
+    if args.train:
+        f1 = {}
+        for arm, action in (("curated", params["noise"]["action"]), ("raw", "none")):
+            arm_params = json.loads(json.dumps(params))
+            arm_params["noise"]["action"] = action
+            run_stages(work, arm_params, TRAIN, force=True, repo=args.repo, threads=threads)
+            metrics = json.loads((work / "reports/metrics.json").read_text())
+            f1[arm] = metrics["truth"]["f1_macro"]
+        row.update({"truth.f1.curated": f1["curated"], "truth.f1.raw": f1["raw"],
+                    "truth.f1.gain": f1["curated"] - f1["raw"]})
+        lines.append(f"truth.f1_macro curated {f1['curated']:.4f} raw {f1['raw']:.4f} "
+                     f"gain {f1['curated'] - f1['raw']:+.4f}")
+    return "\n".join(lines), row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     ap.add_argument("--train", action="store_true", help="also train curated and raw and compare truth.f1_macro")
     ap.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="params override for every case (like dvc exp run -S)")
+    ap.add_argument("--jobs", type=int, default=1, help="cases run side by side (each on one thread)")
     ap.add_argument("--tag", default="default", help="work directories are OUT/<tag>/<case>")
     ap.add_argument("--out", type=Path, default=REPO / "data" / "bench")
     ap.add_argument("--repo", type=Path, default=REPO,
@@ -157,36 +194,12 @@ def main() -> None:
     args = ap.parse_args()
 
     pd.set_option("display.width", 200)
+    threads = 1 if args.jobs > 1 else None  # one process per core: no oversubscribed thread pools
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda name: run_case(name, args, threads), args.cases))
     summary = []
-    for name in args.cases:
-        seed, rates = CASES[name]
-        params = case_params(seed, rates, args.overrides, args.repo)
-        work = args.out / args.tag / name.replace("/", "-").replace("%", "pct")
-        seconds = run_stages(work, params, PREP + CURATE, repo=args.repo)
-        table = curation_table(work, params)
-        print(f"\n== {name} (seed {seed}, rates {rates or 'default'}) "
-              f"oof {seconds['oof']:.0f} s, noise {seconds['noise']:.1f} s")
-        print(table.to_string(float_format=lambda v: f"{v:.3f}"))
-        ranks = age_rankings(work, params)
-        if ranks:
-            print("age AP over all persons by ranking: " + ", ".join(f"{k} {v:.3f}" for k, v in ranks.items()))
-        row = {"case": name, "oof_s": round(seconds["oof"], 1)}
-        row.update({f"{f}.{m}": table.loc[f, m] for f in table.index for m in ("precision", "recall", "ap")
-                    if m in table.columns and pd.notna(table.loc[f, m])})
-        if "oracle_ap" in table.columns:
-            row["age.oracle_ap"] = table.loc["age", "oracle_ap"]
-        if args.train:
-            f1 = {}
-            for arm, action in (("curated", params["noise"]["action"]), ("raw", "none")):
-                arm_params = json.loads(json.dumps(params))
-                arm_params["noise"]["action"] = action
-                run_stages(work, arm_params, TRAIN, force=True, repo=args.repo)
-                metrics = json.loads((work / "reports/metrics.json").read_text())
-                f1[arm] = metrics["truth"]["f1_macro"]
-            row.update({"truth.f1.curated": f1["curated"], "truth.f1.raw": f1["raw"],
-                        "truth.f1.gain": f1["curated"] - f1["raw"]})
-            print(f"truth.f1_macro curated {f1['curated']:.4f} raw {f1['raw']:.4f} "
-                  f"gain {f1['curated'] - f1['raw']:+.4f}")
+    for text, row in results:
+        print(text)
         summary.append(row)
     frame = pd.DataFrame(summary).set_index("case")
     print("\n== summary")

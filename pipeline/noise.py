@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from cleanlab import dataset as cl_dataset
 from cleanlab.filter import find_label_issues
-from cleanlab.rank import get_label_quality_scores
 
 from pipeline import age as age_years
+from pipeline.calibration import fit_mirror
 from pipeline.corrections import PERSON
 from pipeline.labels import codes
 from pipeline.labels import DEFAULT_AGE_EDGES, GENDERS, HEADS, MASKS, age_bin, age_bin_names
@@ -27,8 +27,7 @@ INCORRECT, NORMAL = MASKS.index("incorrect"), MASKS.index("normal")
 
 FilterBy = Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
                    "predicted_neq_given", "low_normalized_margin", "low_self_confidence"]
-RankMethod = Literal["self_confidence", "normalized_margin", "confidence_weighted_entropy"]
-PersonRule = Literal["cleanlab", "argmax", "vote"]
+PersonRule = Literal["probability", "cleanlab", "argmax", "vote"]
 Aggregate = Literal["mean", "geometric", "product"]
 AgeMethod = Literal["years", "bins"]
 
@@ -88,23 +87,36 @@ def aggregate_probs(probs: np.ndarray, groups: Sequence[str], *, aggregate: Aggr
     return agg.index.to_numpy(), _normalise(p)
 
 
+def _evidence(p: np.ndarray, groups: np.ndarray, given: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Per group (sorted ids): mean over its rows of log p(other) - log p(given)."""
+    logp = np.log(_normalise(p))
+    e = logp[np.arange(len(p)), other] - logp[np.arange(len(p)), given]
+    return pd.Series(e).groupby(groups, sort=True).mean().to_numpy()
+
+
 def _person_issues(field: str, y: np.ndarray, p: np.ndarray, persons: np.ndarray, image_flags: np.ndarray,
                    names: Sequence[str], *, rule: PersonRule, aggregate: Aggregate, filter_by: FilterBy,
-                   rank_method: RankMethod, min_votes: float, min_score: float) -> pd.DataFrame:
+                   min_votes: float, threshold: float) -> pd.DataFrame:
     ids, pp = aggregate_probs(p, persons, aggregate=aggregate)
     frame = pd.DataFrame({"person": persons, "y": y, "flag": image_flags})
     by_person = frame.groupby("person", sort=True)
     yp = by_person["y"].agg(lambda s: s.mode().iloc[0]).loc[ids].to_numpy()
     votes = by_person["flag"].mean().loc[ids].to_numpy()
-    suggested = pp.argmax(1)
-    score = 1.0 - get_label_quality_scores(yp, pp, method=rank_method)
-    flagged = (suggested != yp) & (score >= min_score)
-    if rule == "cleanlab":
-        flagged &= find_label_issues(yp, pp, filter_by=filter_by)
-    elif rule == "vote":
-        flagged &= votes >= min_votes
-    elif rule != "argmax":
-        raise ValueError(f"person_rule must be cleanlab, argmax or vote, got {rule!r}")
+    masked = pp.copy()
+    masked[np.arange(len(yp)), yp] = -1
+    suggested = masked.argmax(1)  # the most likely label other than the given one
+    row_of = pd.Series(np.arange(len(ids)), index=ids)[persons].to_numpy()
+    score = fit_mirror(evidence := _evidence(p, persons, yp[row_of], suggested[row_of])).posterior(evidence)
+    if rule == "probability":
+        flagged = score >= threshold
+    else:
+        flagged = pp.argmax(1) != yp
+        if rule == "cleanlab":
+            flagged &= find_label_issues(yp, pp, filter_by=filter_by)
+        elif rule == "vote":
+            flagged &= votes >= min_votes
+        elif rule != "argmax":
+            raise ValueError(f"person_rule must be probability, cleanlab, argmax or vote, got {rule!r}")
     k = np.flatnonzero(flagged)
     return pd.DataFrame({
         "issue_id": [f"{field}:{ids[i]}" for i in k], "person_id": ids[k], "image_id": PERSON,
@@ -135,10 +147,11 @@ def _age_issues(labels: pd.DataFrame, years: np.ndarray, *, age_edges: Sequence[
 
 
 def _swap_pairs(y: np.ndarray, p: np.ndarray, persons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(incorrect row, normal row, swap score) for every person with exactly one image of each.
+    """(incorrect row, normal row, swap probability) for every person with exactly one image of each.
 
-    Swap score = P(swapped) / (P(swapped) + P(as given)) for the pair, images independent:
-    p_inc[normal] * p_norm[incorrect] against p_inc[incorrect] * p_norm[normal]."""
+    Evidence = log-likelihood ratio of the pair swapped against as given, images independent:
+    log p_inc[normal] + log p_norm[incorrect] - log p_inc[incorrect] - log p_norm[normal]; the
+    probability comes from the mirror mixture over all pairs (`pipeline.calibration`)."""
     frame = pd.DataFrame({"person": persons, "y": y, "row": np.arange(len(y))})
     frame = frame[np.isin(y, (INCORRECT, NORMAL))]
     counts = frame.groupby(["person", "y"]).size().unstack(fill_value=0)
@@ -146,24 +159,26 @@ def _swap_pairs(y: np.ndarray, p: np.ndarray, persons: np.ndarray) -> tuple[np.n
     pairs = frame[frame["person"].isin(ok)].pivot(index="person", columns="y", values="row")
     pairs = pairs.reindex(columns=[INCORRECT, NORMAL])
     inc, nor = pairs[INCORRECT].to_numpy(dtype=int), pairs[NORMAL].to_numpy(dtype=int)
-    swapped = p[inc, NORMAL] * p[nor, INCORRECT]
-    given = p[inc, INCORRECT] * p[nor, NORMAL]
-    return inc, nor, swapped / (swapped + given)
+    logp = np.log(_normalise(p))
+    evidence = logp[inc, NORMAL] + logp[nor, INCORRECT] - logp[inc, INCORRECT] - logp[nor, NORMAL]
+    return inc, nor, fit_mirror(evidence).posterior(evidence)
 
 
-def _mask_issues(labels: pd.DataFrame, y: np.ndarray, p: np.ndarray, image_flags: np.ndarray,
-                 image_score: np.ndarray, *, swap_threshold: float, mask_singles: bool,
-                 single_threshold: float, min_score: float) -> pd.DataFrame:
+def _mask_issues(labels: pd.DataFrame, y: np.ndarray, p: np.ndarray, image_flags: np.ndarray, *,
+                 threshold: float, mask_singles: bool, single_threshold: float) -> pd.DataFrame:
+    """Swap pairs with P(swapped) >= `threshold`; with `mask_singles`, other images that cleanlab
+    flags and whose given mask has out-of-fold probability <= 1 - `single_threshold`."""
     persons = labels["person_id"].astype(str).to_numpy()
     image_ids = labels["image_id"].astype(str).to_numpy()
+    image_score = 1.0 - _normalise(p)[np.arange(len(y)), y]
     inc, nor, swap_score = _swap_pairs(y, p, persons)
-    hit = swap_score >= max(swap_threshold, min_score)
+    hit = swap_score >= threshold
     rows = np.concatenate([inc[hit], nor[hit]])
     suggested = np.concatenate([np.full(hit.sum(), NORMAL), np.full(hit.sum(), INCORRECT)])
     scores = np.concatenate([swap_score[hit], swap_score[hit]])
     kinds = ["swap"] * len(rows)
     if mask_singles:
-        single = image_flags & (p.argmax(1) != y) & (image_score >= max(single_threshold, min_score))
+        single = image_flags & (p.argmax(1) != y) & (image_score >= max(single_threshold, threshold))
         single[rows] = False
         k = np.flatnonzero(single)
         rows = np.concatenate([rows, k])
@@ -180,42 +195,35 @@ def _mask_issues(labels: pd.DataFrame, y: np.ndarray, p: np.ndarray, image_flags
 
 def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
                 age_edges: Sequence[int] = DEFAULT_AGE_EDGES,
-                person_rule: PersonRule = "vote",
-                aggregate: Aggregate = "mean",
+                threshold: float = 0.5,
+                thresholds: Mapping[str, float] | None = None,
+                age_method: AgeMethod = "years",
+                person_rule: PersonRule = "probability",
+                aggregate: Aggregate = "geometric",
                 filter_by: FilterBy = "prune_by_noise_rate",
-                rank_method: RankMethod = "self_confidence",
                 min_votes: float = 0.5,
-                swap_threshold: float = 0.8,
                 mask_singles: bool = True,
                 single_threshold: float = 0.9,
-                min_score: float = 0.0,
-                min_scores: Mapping[str, float] | None = None,
-                age_method: AgeMethod = "years",
-                threshold: float = 0.5,
                 include_excluded: bool = False) -> pd.DataFrame:
-    """Ranked label issues (ISSUE_COLUMNS, score descending; score = 1 - cleanlab label quality).
+    """Ranked label issues (ISSUE_COLUMNS, score descending). Every score is the probability that
+    the given label is wrong, so one `threshold` (per field overrides in `thresholds`, e.g.
+    {"age": 0.7}) decides what is flagged, and the list sorts across fields.
 
-    Gender/age (one decision per person, image_id "*"): the person's image probabilities are
-    aggregated (`aggregate`), suggested = argmax of the aggregate, and a person is flagged when the
-    suggestion differs from the given label, score >= `min_score`, and by `person_rule`:
-      - "vote" (default): at least `min_votes` of the person's images are flagged by
-        cleanlab.find_label_issues(`filter_by`) at image level;
-      - "cleanlab": find_label_issues flags the person on the aggregated probabilities
-        (confident learning with per-class thresholds over persons);
-      - "argmax": nothing more (highest recall, lowest precision).
-    On simulated OOF (300 persons, 5% gender flips, 2% swaps, 3% age shifts) "vote" at 0.5 had the
-    best precision/recall balance; raise `min_votes` for precision, lower it for recall.
-    Mask: an incorrect/normal pair whose swap score >= `swap_threshold` gives two rows of kind
-    "swap" (swap score = probability the pair is swapped rather than as given); with `mask_singles`,
-    other images flagged by find_label_issues whose argmax differs from the given mask and whose
-    score >= `single_threshold` give kind "mask" rows (the competition layout fixes 5/1/1 masks per
-    person, so a lone wrong mask image is rare: it needs strong evidence).
-    `min_scores` overrides `min_score` per field, e.g. {"age": 0.9}: ages near a bin edge are
-    ambiguous, so age usually needs a stricter cut than gender for the same precision.
+    Gender (one decision per person, image_id "*"): evidence = mean over the person's images of
+    log p(other) - log p(given), turned into a probability by the mirror mixture fitted over all
+    persons (`pipeline.calibration`); flagged when it is >= the threshold (`person_rule`
+    "probability"). The older rules are kept for comparison: "cleanlab" (find_label_issues with
+    `filter_by` on the `aggregate`d person probabilities), "vote" (at least `min_votes` of the
+    person's images flagged by cleanlab) and "argmax"; under them the score is still the probability.
     Age with `age_method="years"` (needs oof["age_years"], the out-of-fold age in years): one
-    estimate per person and a probability that the given age is wrong (`pipeline.age`); flagged
-    when the estimate's bin differs and that probability is at least `threshold`.
-    `age_method="bins"` treats age like gender, on the age-bin probabilities.
+    estimate per person and the probability that the given age is wrong (`pipeline.age`); flagged
+    when the estimate's bin differs and that probability is >= the threshold. `age_method="bins"`
+    treats age like gender, on the age-bin probabilities.
+    Mask: an incorrect/normal pair whose swap probability (mirror mixture over all pairs) is >= the
+    threshold gives two rows of kind "swap"; with `mask_singles`, other images flagged by
+    cleanlab.find_label_issues whose given mask has out-of-fold probability <= 1 -
+    `single_threshold` give kind "mask" rows (the layout fixes 5/1/1 masks per person, so a lone
+    wrong mask image needs strong evidence).
     Rows marked `excluded` are skipped unless `include_excluded`."""
     heads = _aligned_heads(labels, oof)
     if age_method == "years":
@@ -236,19 +244,18 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
     frames = []
     for field in HEADS:
         y, p = given[field], heads[field]
-        flags = find_label_issues(y, p, filter_by=filter_by)
-        cut = (min_scores or {}).get(field, min_score)
+        cut = (thresholds or {}).get(field, threshold)
         if field == "age" and age_method == "years":
-            frames.append(_age_issues(labels, heads["years"], age_edges=age_edges, threshold=max(cut, threshold)))
-        elif field == "mask":
-            score = 1.0 - get_label_quality_scores(y, p, method=rank_method)
-            frames.append(_mask_issues(labels, y, p, flags, score, swap_threshold=swap_threshold,
-                                       mask_singles=mask_singles, single_threshold=single_threshold,
-                                       min_score=cut))
+            frames.append(_age_issues(labels, heads["years"], age_edges=age_edges, threshold=cut))
+            continue
+        flags = find_label_issues(y, p, filter_by=filter_by)
+        if field == "mask":
+            frames.append(_mask_issues(labels, y, p, flags, threshold=cut, mask_singles=mask_singles,
+                                       single_threshold=single_threshold))
         else:
             frames.append(_person_issues(field, y, p, persons, flags, names[field], rule=person_rule,
-                                         aggregate=aggregate, filter_by=filter_by, rank_method=rank_method,
-                                         min_votes=min_votes, min_score=cut))
+                                         aggregate=aggregate, filter_by=filter_by, min_votes=min_votes,
+                                         threshold=cut))
     issues = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
         else pd.DataFrame(columns=ISSUE_COLUMNS)
     return sort_issues(issues)

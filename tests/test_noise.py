@@ -64,7 +64,7 @@ def sim():
     return simulate()
 
 
-@pytest.mark.parametrize("person_rule", ["vote", "argmax"])
+@pytest.mark.parametrize("person_rule", ["probability", "vote", "argmax"])
 @pytest.mark.parametrize("aggregate", ["mean", "geometric", "product"])
 def test_gender_flip_is_one_person_level_issue(sim, person_rule, aggregate):
     labels, oof, _ = sim
@@ -75,7 +75,7 @@ def test_gender_flip_is_one_person_level_issue(sim, person_rule, aggregate):
         [FLIP, "*", "gender", "female", "male", "gender"]
 
 
-@pytest.mark.parametrize("person_rule", ["vote", "cleanlab"])
+@pytest.mark.parametrize("person_rule", ["probability", "vote", "cleanlab"])
 def test_person_rules_narrow_the_argmax_rule(sim, person_rule):
     labels, oof, _ = sim
     narrow = find_issues(labels, oof, age_edges=EDGES, person_rule=person_rule)
@@ -149,15 +149,15 @@ def test_excluded_rows_are_skipped(sim):
     assert FLIP in set(find_issues(labels, oof, age_edges=EDGES, include_excluded=True)["person_id"])
 
 
-def test_swap_threshold_and_mask_singles_options(sim):
+def test_mask_threshold_and_mask_singles_options(sim):
     labels, oof, _ = sim
-    none = find_issues(labels, oof, age_edges=EDGES, swap_threshold=1.01, mask_singles=False)
+    none = find_issues(labels, oof, age_edges=EDGES, thresholds={"mask": 1.01}, mask_singles=False)
     assert (none["field"] != "mask").all()
 
 
-def test_min_scores_per_field(sim):
+def test_thresholds_per_field(sim):
     labels, oof, _ = sim
-    issues = find_issues(labels, oof, age_edges=EDGES, min_scores={"age": 1.01})
+    issues = find_issues(labels, oof, age_edges=EDGES, thresholds={"age": 1.01})
     assert "age" not in set(issues["field"]) and f"gender:{FLIP}" in set(issues["issue_id"])
 
 
