@@ -166,17 +166,22 @@ def run_case(name: str, args: argparse.Namespace, threads: int | None) -> tuple[
     if "oracle_ap" in table.columns:
         row["age.oracle_ap"] = table.loc["age", "oracle_ap"]
     if args.train:
-        f1 = {}
-        for arm, action in (("curated", params["noise"]["action"]), ("raw", "none")):
+        arms = {"curated": [], "raw": ["noise.action=none"]}
+        arms.update({name: spec.split(",") for name, _, spec in (a.partition(":") for a in args.arm)})
+        for arm, overrides in arms.items():
             arm_params = json.loads(json.dumps(params))
-            arm_params["noise"]["action"] = action
+            for item in overrides:
+                key, _, value = item.partition("=")
+                _set(arm_params, key, value)
             run_stages(work, arm_params, TRAIN, force=True, repo=args.repo, threads=threads)
             metrics = json.loads((work / "reports/metrics.json").read_text())
-            f1[arm] = metrics["truth"]["f1_macro"]
-        row.update({"truth.f1.curated": f1["curated"], "truth.f1.raw": f1["raw"],
-                    "truth.f1.gain": f1["curated"] - f1["raw"]})
-        lines.append(f"truth.f1_macro curated {f1['curated']:.4f} raw {f1['raw']:.4f} "
-                     f"gain {f1['curated'] - f1['raw']:+.4f}")
+            row[f"truth.f1.{arm}"] = metrics["truth"]["f1_macro"]
+            summary = work / "reports/rebalance.json"
+            if summary.exists():
+                row[f"removed_right.{arm}"] = json.loads(summary.read_text()).get("removed_right", float("nan"))
+        row["truth.f1.gain"] = row["truth.f1.curated"] - row["truth.f1.raw"]
+        lines.append("truth.f1_macro " + ", ".join(f"{a} {row[f'truth.f1.{a}']:.4f}" for a in arms)
+                     + f"; curated - raw {row['truth.f1.gain']:+.4f}")
     return "\n".join(lines), row
 
 
@@ -184,9 +189,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     ap.add_argument("--train", action="store_true", help="also train curated and raw and compare truth.f1_macro")
+    ap.add_argument("--arm", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+                    help="with --train, one more arm beside curated and raw, e.g. agedrop:noise.per_field.age=drop")
     ap.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="params override for every case (like dvc exp run -S)")
     ap.add_argument("--jobs", type=int, default=1, help="cases run side by side (each on one thread)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads per stage (default: all, 1 with --jobs)")
     ap.add_argument("--tag", default="default", help="work directories are OUT/<tag>/<case>")
     ap.add_argument("--out", type=Path, default=REPO / "data" / "bench")
     ap.add_argument("--repo", type=Path, default=REPO,
@@ -194,7 +202,7 @@ def main() -> None:
     args = ap.parse_args()
 
     pd.set_option("display.width", 200)
-    threads = 1 if args.jobs > 1 else None  # one process per core: no oversubscribed thread pools
+    threads = args.threads or (1 if args.jobs > 1 else None)  # one process per core: no oversubscription
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda name: run_case(name, args, threads), args.cases))
     summary = []

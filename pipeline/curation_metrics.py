@@ -91,3 +91,22 @@ def score_issues(issues: pd.DataFrame, truth: pd.DataFrame, *,
     if "age_apparent" in truth:
         out["age"]["oracle_ap"] = oracle_age_ap(truth, age_edges=age_edges)
     return out
+
+
+def action_effects(train_set: pd.DataFrame, truth: pd.DataFrame, *,
+                   age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> dict[str, int]:
+    """What the rebalance stage did to the training rows, judged by the truth: rows it excluded
+    whose label was right (`removed_right`) or wrong (`removed_wrong`), rows whose label it changed
+    to the truth (`fixed`) or away from it (`broken`), and wrong labels it left (`left_wrong`)."""
+    from pipeline.evaluate import truth_labels
+
+    ids = train_set["image_id"].astype(str)
+    clean = truth_labels(truth, ids, age_edges=age_edges)
+    original = truth_labels(truth, ids, age_edges=age_edges, which="given")
+    label = train_set["label"].to_numpy()
+    excluded = train_set["excluded"].to_numpy(dtype=bool)
+    right, changed = original == clean, label != original
+    return {"removed_right": int((excluded & right).sum()), "removed_wrong": int((excluded & ~right).sum()),
+            "fixed": int((~excluded & changed & (label == clean)).sum()),
+            "broken": int((~excluded & changed & (label != clean)).sum()),
+            "left_wrong": int((~excluded & (label != clean)).sum())}

@@ -66,11 +66,12 @@ def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, path: Path, *, age_ed
     plt.close(fig)
 
 
-def truth_labels(truth: pd.DataFrame, image_ids: Sequence[str], *, age_edges: Sequence[int]) -> np.ndarray:
-    """Clean 18-class labels for `image_ids` from a synthetic truth.csv."""
+def truth_labels(truth: pd.DataFrame, image_ids: Sequence[str], *, age_edges: Sequence[int],
+                 which: str = "true") -> np.ndarray:
+    """Clean (`which="true"`) or as-given 18-class labels for `image_ids` from a synthetic truth.csv."""
     t = truth.set_index("image_id").loc[list(image_ids)]
-    return L.encode(t["mask_true"].to_numpy(), t["gender_true"].to_numpy(),
-                    L.age_bin(t["age_true"].to_numpy(), age_edges))
+    return L.encode(t[f"mask_{which}"].to_numpy(), t[f"gender_{which}"].to_numpy(),
+                    L.age_bin(t[f"age_{which}"].to_numpy(), age_edges))
 
 
 def plot_training_curves(plots_dir: Path, path: Path) -> None:

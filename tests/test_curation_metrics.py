@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from pipeline.curation_metrics import list_scores, oracle_age_ap, ranked_ap, score_issues
+from pipeline.curation_metrics import action_effects, list_scores, oracle_age_ap, ranked_ap, score_issues
 
 EDGES = (30, 60)
 
@@ -59,3 +59,15 @@ def test_oracle_ranks_by_given_minus_apparent_age():
     # p4's drawing now looks 20: the oracle ranks it (clean bin-wise) above p3
     truth.loc[truth["person_id"] == "p4", "age_apparent"] = 20.0
     assert oracle_age_ap(truth, age_edges=EDGES) == pytest.approx(0.5)
+
+
+def test_action_effects_counts_what_rebalance_did():
+    from pipeline.labels import encode
+    truth = _truth()
+    # p1/a relabelled to the true gender (fixed), p1/b left wrong, p2/a excluded (wrong: removed_wrong),
+    # p3/a excluded (its bin 30-59 is wrong under (30, 60): removed_wrong), p4/a excluded (right)
+    ts = pd.DataFrame({"image_id": ["p1/a", "p1/b", "p2/a", "p3/a", "p4/a"],
+                       "label": [encode(0, 0, 1), encode(2, 1, 1), encode(1, 0, 0), encode(0, 1, 1), encode(0, 1, 1)],
+                       "excluded": [False, False, True, True, True]})
+    assert action_effects(ts, truth, age_edges=EDGES) == {
+        "removed_right": 1, "removed_wrong": 2, "fixed": 1, "broken": 0, "left_wrong": 1}
