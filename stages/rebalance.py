@@ -3,8 +3,11 @@
 import numpy as np
 import pandas as pd
 
+from pathlib import Path
+
 from pipeline.corrections import decided, read_corrections
-from pipeline.files import load_params, write_parquet
+from pipeline.curation_metrics import action_effects
+from pipeline.files import load_params, write_json, write_parquet
 from pipeline.folds import person_folds
 from pipeline.rebalance import apply_noise_action, class_weights
 
@@ -25,5 +28,13 @@ weights = class_weights(train_set["label"].to_numpy()[used], power=p["power"])
 train_set["weight"] = np.where(used, weights[train_set["label"]], 0.0)
 write_parquet(train_set, "data/processed/train_set.parquet")
 changed = (train_set["label"] != labels["label"]).sum()
+summary = {"changed": int(changed), "excluded": int((~used).sum())}
+truth = Path(params["data"]["root"]) / "truth.csv"
+if truth.exists():  # synthetic data: how many right labels the action removed, how many wrong ones it fixed
+    summary.update(action_effects(train_set, pd.read_csv(truth, dtype={"person_id": str, "image_id": str}),
+                                  age_edges=params["relabel"]["age_edges"]))
+write_json(summary, "reports/rebalance.json")
 print(f"rebalance: action={noise['action']} per_field={noise.get('per_field')}: {changed} labels changed, "
-      f"{int((~used).sum())} rows excluded, {p['folds']} person folds, balance={p['balance']}")
+      f"{int((~used).sum())} rows excluded, {p['folds']} person folds, balance={p['balance']}"
+      + (f"; vs truth: {summary['removed_right']} right labels removed, {summary['fixed']} fixed, "
+         f"{summary['broken']} broken" if truth.exists() else ""))
