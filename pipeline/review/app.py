@@ -117,9 +117,9 @@ class Review:
             }
         return out
 
-    def decisions(self) -> dict[str, dict[str, str]]:
-        """Item id -> its decision in the corrections file ({decision, value, source})."""
-        rows = read_corrections(self.src.corrections)
+    def decisions(self, rows: pd.DataFrame | None = None) -> dict[str, dict[str, str]]:
+        """Item id -> its decision in the corrections file (or `rows` of it): {decision, value, source}."""
+        rows = read_corrections(self.src.corrections) if rows is None else rows
         by_key = {tuple(k): r for k, r in zip(rows[KEY].to_numpy().tolist(), rows.to_dict("records"))}
         return {it["id"]: {k: by_key[tuple(it["key"])][k] for k in ("decision", "value", "source")}
                 for it in self.items if tuple(it["key"]) in by_key}
@@ -150,10 +150,10 @@ class Review:
                 raise HTTPException(400, str(e)) from None
         previous = self.decisions().get(item["id"])
         if d.decision == "clear":
-            clear_decisions(self.src.corrections, rows)
+            written = clear_decisions(self.src.corrections, rows)
         else:
-            append_decisions(self.src.corrections, rows, d.decision, self.src.source, value=value)
-        decisions = self.decisions()
+            written = append_decisions(self.src.corrections, rows, d.decision, self.src.source, value=value)
+        decisions = self.decisions(written)
         return {"id": item["id"], "decision": decisions.get(item["id"]), "previous": previous,
                 "progress": {"reviewed": len(decisions), "total": len(self.items)},
                 "rerun": rerun_plan(str(self.src.corrections), root=self.src.root)}

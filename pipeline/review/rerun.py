@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,16 @@ def recorded_md5(lock: dict[str, Any], stage: str, path: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=8)
+def _yaml(path: Path, mtime_ns: int) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """A YAML file as a dict ({} when missing), parsed again only when it changes."""
+    return _yaml(path, path.stat().st_mtime_ns) if path.is_file() else {}
+
+
 def rerun_plan(changed: str = "data/corrections.csv", *, root: str | Path = ".") -> dict[str, Any]:
     """{"stages": what a change of `changed` reruns, "pending": whether the file differs from what
     dvc.lock recorded (so the next `dvc repro` will rerun them), "message": one line for people}."""
@@ -53,10 +64,9 @@ def rerun_plan(changed: str = "data/corrections.csv", *, root: str | Path = ".")
         changed = os.path.relpath(changed, root.resolve())
     if not (root / "dvc.yaml").is_file():
         return {"stages": [], "pending": False, "message": f"no dvc.yaml in {root.resolve()}"}
-    stages = (yaml.safe_load((root / "dvc.yaml").read_text()) or {}).get("stages", {})
+    stages = _load(root / "dvc.yaml").get("stages", {})
     names = downstream(stages, changed)
-    lock_path = root / "dvc.lock"
-    lock = (yaml.safe_load(lock_path.read_text()) or {}) if lock_path.is_file() else {}
+    lock = _load(root / "dvc.lock")
     direct = [n for n in names if any(_overlaps(d, changed) for d in _paths(stages[n].get("deps")))]
     current = _md5(root / changed)
     pending = any(recorded_md5(lock, n, changed) != current for n in direct)
