@@ -124,6 +124,7 @@ def test_edit_undo_skip_and_originals(page):
                          timeout=10_000)  # crops and originals both load
     first = pg.inner_text("#issue-id")
     assert first.startswith("gender:")
+    assert not pg.is_visible("#edit")
     pg.keyboard.press("e")
     assert pg.is_visible("#edit")
     press_and_wait(pg, "2")  # choices male, female: the second
@@ -139,6 +140,9 @@ def test_edit_undo_skip_and_originals(page):
     pg.keyboard.type("57")
     press_and_wait(pg, "Enter")
     assert read_corrections(src.corrections)[["field", "value"]].values.tolist() == [["age", "57"]]
+    assert not pg.is_visible("#edit")
+    press_and_wait(pg, "r")  # keys decide again after typing years
+    assert read_corrections(src.corrections)["decision"].tolist() == ["accept", "reject"]
 
 
 @pytest.mark.parametrize("page", [(30, 60)], indirect=True)

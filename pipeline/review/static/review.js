@@ -186,6 +186,7 @@ function openEdit() {
 function choose(value) {
   const it = current();
   $("edit").hidden = true;
+  $("years").blur();  // the next keys decide again, they do not type
   if (it) send(it.id, "accept", String(value));
 }
 
