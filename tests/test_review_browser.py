@@ -12,14 +12,12 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from chromium import launch
 from pipeline.corrections import read_corrections
 from pipeline.review.app import create_app
 from review_data import make_review_set
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CURATE_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def _free_port() -> int:
@@ -32,9 +30,8 @@ def _free_port() -> int:
 def browser():
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: `make test` installs Debian's chromium"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = launch(p)
         yield b
         b.close()
 
