@@ -111,3 +111,41 @@ def test_page_and_assets_are_local(review):
         assert body.status_code == 200
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", body.text)  # no CDN, no web fonts
     assert client.get("/static/../app.py").status_code == 404
+
+
+def test_cli_serve_binds_to_loopback_and_answers(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    src = make_review_set(tmp_path, persons=4, issues_wanted=4)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    curate = Path(sys.executable).parent / "curate"
+    proc = subprocess.Popen([str(curate), "inspect-noise", "--serve", "--port", str(port), "--issues", str(src.issues),
+                             "--labels", str(src.labels), "--crops", str(src.crops), "--manifest", str(src.manifest),
+                             "--corrections", str(src.corrections)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 120  # imports are slow on a busy 2-core machine
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                state = httpx.get(f"http://127.0.0.1:{port}/api/state", timeout=2).json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.2)
+        assert state["progress"]["total"] == len(state["items"]) > 0
+        # the listening socket's local address, from the kernel's table (LISTEN = 0A)
+        table = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        bound = {row[1].split(":")[0] for row in table if row[3] == "0A" and int(row[1].split(":")[1], 16) == port}
+        assert bound == {"0100007F"}  # 127.0.0.1 only
+    finally:
+        proc.terminate()
+        proc.wait(10)
