@@ -87,8 +87,6 @@ class Review:
                 "extra": {c: str(first[c]) for c in extra if str(first[c]) != ""},
                 "choices": _choices(first["field"], swap, src.age_edges),
                 "swap": bool(swap),
-                "given_rows": [{"image": r["image_id"], "given": str(r["given"]), "suggested": str(r["suggested"])}
-                               for _, r in rows.iterrows()],
             })
         self.items.sort(key=lambda it: -it["score"])
         self.persons = self._persons(set(issues["person_id"]))
