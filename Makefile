@@ -5,7 +5,13 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 
-.PHONY: install repro test lock clean-venv
+.PHONY: install repro test lock clean-venv plots-template
+
+# The browser test drives Debian's chromium: Playwright's own browser download cannot work here.
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+# vega, vega-lite and vega-embed inlined into the `dvc plots show` template (make plots-template)
+VEGA     := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
 
 install: $(STAMP)
 
@@ -22,8 +28,20 @@ $(STAMP): pyproject.toml requirements.lock
 repro: install
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH dvc repro
 
-test: install
+test: install $(CHROMIUM)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH pytest -q
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+# Rebuild .dvc/plots/offline.html (committed) from the npm registry.
+plots-template: install
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack -s $(VEGA) >/dev/null && \
+	  for f in *.tgz; do mkdir $${f%.tgz} && tar xzf $$f -C $${f%.tgz}; done && \
+	  cd $(CURDIR) && $(PY) -m pipeline.plots_template .dvc/plots/offline.html \
+	    $$(for v in $(VEGA); do n=$${v%@*}; echo "$$v=$$(ls -d $$tmp/$$n-[0-9]*/)package/build/$$n.min.js"; done) && \
+	  rm -rf $$tmp
 
 # Re-resolve the pinned versions after editing pyproject.toml dependencies. mediapipe asks for
 # opencv-contrib-python, whose cv2 needs libGL; the lock keeps only the headless build (same cv2

@@ -69,7 +69,7 @@ def synth(
 
 # --- inspect-noise ---------------------------------------------------------------------------
 
-CSV_COLUMNS = ["person_id", "image_id", "field", "given", "suggested", "score"]
+CSV_COLUMNS = ["person_id", "image_id", "field", "given", "suggested", "score", "issue_id"]
 
 
 def _split_ids(values: list[str]) -> list[str]:
@@ -87,20 +87,67 @@ def _age_edges(params: Path) -> tuple[int, int]:
     return DEFAULT_AGE_EDGES
 
 
+def _extra_columns(issues) -> list[str]:
+    """Columns the noise stage added beyond the base ones (e.g. an age `estimate`), kept as they come."""
+    from pipeline.noise import ISSUE_COLUMNS
+
+    return [c for c in issues.columns if c not in ISSUE_COLUMNS]
+
+
+def _given_years(issues, labels_path: Path) -> dict[str, str]:
+    """person_id -> given age in years, for the age rows of the table (empty without labels)."""
+    import pandas as pd
+
+    if not labels_path.exists() or not (issues["field"] == "age").any():
+        return {}
+    labels = pd.read_parquet(labels_path, columns=["person_id", "age"]).astype({"person_id": str})
+    return labels.groupby("person_id")["age"].first().astype(str).to_dict()
+
+
+def _print_table(shown, total: int, hidden: int, labels_path: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    years = _given_years(shown, labels_path)
+    extra = _extra_columns(shown)
+    table = Table(title=f"label issues: {len(shown)} shown of {total}"
+                  + (f" ({hidden} decided hidden, --all shows them)" if hidden else ""))
+    # the issue id is what --accept/--reject take: never wrapped or cut, the other columns give way
+    width = max([len("issue id"), *map(len, shown["issue_id"])])
+    for col, kw in (("#", {"justify": "right"}), ("score", {"justify": "right"}), ("kind", {}),
+                    ("person", {}), ("given -> suggested", {}), *((c, {}) for c in extra),
+                    ("issue id", {"no_wrap": True, "min_width": width})):
+        table.add_column(col, **kw)
+    for rank, r in enumerate(shown.itertuples(index=False), 1):
+        row = r._asdict()
+        given = str(row["given"])
+        if row["field"] == "age" and row["person_id"] in years:
+            given = f"{given} ({years[row['person_id']]} y)"
+        table.add_row(str(rank), f"{row['score']:.3f}", row["kind"], row["person_id"],
+                      f"[red]{given}[/red] -> [green]{row['suggested']}[/green]",
+                      *(str(row[c]) for c in extra), row["issue_id"])
+    Console().print(table)
+
+
 @app.command("inspect-noise")
 def inspect_noise(
     top: int = typer.Option(20, "--top", min=0, help="Show the N highest-scoring issues (0 = all). "
                             "The two rows of a swap pair stay together."),
     fmt: Literal["table", "csv", "json"] = typer.Option(
         "table", "--format", help="table: ranked rich table; csv: columns "
-        "person_id,image_id,field,given,suggested,score; json: list of records (with issue_id, kind)."),
+        "person_id,image_id,field,given,suggested,score,issue_id (+ any extra columns of the issue list); "
+        "json: list of records (with issue_id, kind)."),
     html: Path | None = typer.Option(None, "--html", dir_okay=False, help="Also write a self-contained "
                                      "HTML gallery of the shown issues (each person's crops side by side)."),
     accept: list[str] = typer.Option([], "--accept", metavar="ID", help="Accept issue ID(s): repeat the "
-                                     "option or comma-separate. Appends to the corrections file; the next "
-                                     "`dvc repro` applies them."),
+                                     "option or comma-separate. Written to the corrections file; the next "
+                                     "`dvc repro` applies them from the rebalance stage on."),
     reject: list[str] = typer.Option([], "--reject", metavar="ID", help="Reject issue ID(s) (the label is "
                                      "right): recorded so the issue is hidden and left alone."),
+    serve: bool = typer.Option(False, "--serve", help="Review in the browser: a local web app showing one "
+                               "issue at a time with the person's photos; keys a/r/e/s/j/k/u decide."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port of --serve."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address --serve binds to (default: this machine only)."),
     compare: Path | None = typer.Option(None, "--compare", exists=True, dir_okay=False, help="Known-fixes "
                                         "list (person_id,field,fix,source or the corrections format): report "
                                         "which known fixes are flagged and which are not."),
@@ -109,19 +156,20 @@ def inspect_noise(
     issues_path: Path = typer.Option(Path("reports/noise/issues.csv"), "--issues",
                                      help="Ranked issues written by the noise stage."),
     labels_path: Path = typer.Option(Path("data/processed/labels.parquet"), "--labels",
-                                     help="Labels frame (for the gallery: each person's images)."),
+                                     help="Labels frame (each person's images and given age in years)."),
     crops_path: Path = typer.Option(Path("data/interim/crops.npy"), "--crops",
                                     help="Crop cache, rows in manifest order (for the gallery)."),
     manifest_path: Path = typer.Option(Path("data/interim/manifest.parquet"), "--manifest",
-                                       help="Manifest: maps image_id to its crop row (for the gallery)."),
+                                       help="Manifest: maps image_id to its crop row and original file."),
     corrections_path: Path = typer.Option(Path("data/corrections.csv"), "--corrections",
-                                          help="Corrections file that --accept/--reject append to."),
+                                          help="Corrections file that --accept/--reject/--serve write."),
     params_path: Path = typer.Option(Path("params.yaml"), "--params",
-                                     help="Read relabel.age_edges from here (for --compare on ages)."),
+                                     help="Read relabel.age_edges from here (age bins to choose from)."),
     source: str = typer.Option("inspect-noise", "--source", help="Source column of decisions written."),
 ) -> None:
     """Review the label issues found by the noise stage: ranked list, HTML gallery, accept/reject
-    decisions for the corrections file, and overlap with a known-fixes list."""
+    decisions for the corrections file, a review web app, and overlap with a known-fixes list."""
+    import json
     import sys
 
     import pandas as pd
@@ -129,6 +177,7 @@ def inspect_noise(
     from rich.table import Table
 
     from pipeline.corrections import append_decisions, decided, read_corrections
+    from pipeline.review.rerun import rerun_plan
 
     err = Console(stderr=True)
     if not issues_path.exists():
@@ -136,6 +185,14 @@ def inspect_noise(
         raise typer.Exit(1)
     issues = pd.read_csv(issues_path, dtype={"issue_id": str, "person_id": str, "image_id": str},
                          keep_default_na=False).astype({"score": float})
+
+    if serve:
+        from pipeline.review.app import Sources, serve as serve_app
+
+        serve_app(Sources(issues=issues_path, labels=labels_path, crops=crops_path, manifest=manifest_path,
+                          corrections=corrections_path, age_edges=_age_edges(params_path), source=source),
+                  host=host, port=port)
+        return
 
     accept_ids, reject_ids = _split_ids(accept), _split_ids(reject)
     if accept_ids or reject_ids:
@@ -149,7 +206,7 @@ def inspect_noise(
             if ids:
                 append_decisions(corrections_path, issues[issues["issue_id"].isin(ids)], decision, source)
                 err.print(f"{decision}ed {len(ids)} issue(s) -> {corrections_path}")
-        err.print("run `dvc repro` to apply the decisions")
+        err.print(rerun_plan(corrections_path.as_posix())["message"])
         return
 
     if compare is not None:
@@ -160,7 +217,7 @@ def inspect_noise(
         if fmt == "csv":
             sys.stdout.write(result.to_csv(index=False))
         elif fmt == "json":
-            sys.stdout.write(result.to_json(orient="records", indent=2) + "\n")
+            sys.stdout.write(json.dumps(json.loads(result.to_json(orient="records")), indent=2) + "\n")
         else:
             table = Table(title=f"known fixes: {int(result['flagged'].sum())} of {len(result)} flagged, "
                           f"{int(result['agrees'].sum())} with the same suggestion")
@@ -180,20 +237,12 @@ def inspect_noise(
     hidden = total - len(issues)
     shown = top_issues(issues, top) if top else issues
     if fmt == "csv":
-        sys.stdout.write(shown[CSV_COLUMNS].to_csv(index=False))
+        sys.stdout.write(shown[CSV_COLUMNS + _extra_columns(shown)].to_csv(index=False))
     elif fmt == "json":
-        sys.stdout.write(shown.to_json(orient="records", indent=2) + "\n")
+        # pandas escapes "/" in strings; a round trip through json gives plain ids
+        sys.stdout.write(json.dumps(json.loads(shown.to_json(orient="records")), indent=2) + "\n")
     else:
-        table = Table(title=f"label issues: {len(shown)} shown of {len(issues)}"
-                      + (f" ({hidden} decided hidden, --all shows them)" if hidden else ""))
-        # the issue id names field and image; it is what --accept/--reject take, so it never truncates
-        for col, kw in (("#", {"justify": "right"}), ("score", {"justify": "right"}), ("kind", {}),
-                        ("person", {}), ("given -> suggested", {}), ("issue id", {"overflow": "fold"})):
-            table.add_column(col, **kw)
-        for rank, r in enumerate(shown.itertuples(), 1):
-            table.add_row(str(rank), f"{r.score:.3f}", r.kind, r.person_id,
-                          f"[red]{r.given}[/red] -> [green]{r.suggested}[/green]", r.issue_id)
-        Console().print(table)
+        _print_table(shown, len(issues), hidden, labels_path)
 
     if html is not None:
         import numpy as np

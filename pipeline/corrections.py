@@ -1,13 +1,19 @@
-"""The corrections file: human decisions on label issues, applied by the relabel stage.
+"""The corrections file: human decisions on label issues, applied after the OOF stage by rebalance.
 
 `data/corrections.csv` columns person_id,image_id,field,value,decision,source; image_id "*" for a
 person-level row; decision accept|reject; value: gender male|female, age an int or an age-bin name
-("<30", "30-59", ">=60"), mask wear|incorrect|normal, or `swap_incorrect_normal` (person level)."""
+("<30", "30-59", ">=60"), mask wear|incorrect|normal, or `swap_incorrect_normal` (person level).
+
+This module is the one writer of the file (`inspect-noise --accept/--reject` and the review server
+both call it): every change is a read-modify-write under an exclusive lock, written to a temporary
+file and renamed over the old one, so two writers lose nothing and a reader never sees a half line."""
 
 from __future__ import annotations
 
+import fcntl
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -26,12 +32,16 @@ Decision = Literal["accept", "reject"]
 PERSON = "*"  # image_id of person-level rows
 
 
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=str) for c in CORRECTION_COLUMNS})
+
+
 def read_corrections(path: str | Path) -> pd.DataFrame:
     """The corrections file as strings, one row per (person_id, image_id, field), the latest
     kept; a missing file is an empty frame with the columns."""
     path = Path(path)
     if not path.exists():
-        return pd.DataFrame({c: pd.Series(dtype=str) for c in CORRECTION_COLUMNS})
+        return _empty()
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = set(CORRECTION_COLUMNS) - set(df.columns)
     if missing:
@@ -40,6 +50,17 @@ def read_corrections(path: str | Path) -> pd.DataFrame:
     df["image_id"] = df["image_id"].replace("", PERSON)
     df["decision"] = df["decision"].str.lower()
     return df.drop_duplicates(KEY, keep="last").reset_index(drop=True)
+
+
+def read_all(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Several corrections files as one frame, in order (a later file's row wins on apply)."""
+    frames = [read_corrections(p) for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else _empty()
+
+
+def plain_label(suggested: str) -> str:
+    """The label of an issue's `suggested` text without a trailing note: "30-57 (est. 34.2 y)" -> "30-57"."""
+    return re.sub(r"\s*\(.*\)\s*$", "", str(suggested)).strip()
 
 
 def decision_keys(issues: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +72,7 @@ def decision_keys(issues: pd.DataFrame) -> pd.DataFrame:
         "person_id": issues["person_id"].astype(str),
         "image_id": issues["image_id"].astype(str).where(~swap, PERSON),
         "field": issues["field"].astype(str),
-        "value": issues["suggested"].astype(str).where(~swap, SWAP),
+        "value": issues["suggested"].map(plain_label).where(~swap, SWAP),
     }, index=issues.index)
 
 
@@ -64,16 +85,68 @@ def decided(issues: pd.DataFrame, corrections: pd.DataFrame, *, decision: Decisi
     return np.array([k in done for k in zip(keys["person_id"], keys["image_id"], keys["field"])], dtype=bool)
 
 
-def append_decisions(path: str | Path, issues_rows: pd.DataFrame, decision: Decision, source: str) -> pd.DataFrame:
+def check_value(field: str, value: str, *, swap: bool = False) -> str:
+    """`value` as a valid correction of `field`, stripped; ValueError naming the allowed values."""
+    value = str(value).strip()
+    if field == "mask" and swap:
+        allowed: Sequence[str] = (SWAP,)
+    elif field == "mask":
+        allowed = L.MASKS
+    elif field == "gender":
+        allowed = L.GENDERS
+    elif field == "age":
+        if (value.isdigit() and 0 < int(value) < 120) or _BIN.match(value):
+            return value
+        raise ValueError(f"age must be years (1-119) or a bin name like '<30', '30-57', '>=58'; got {value!r}")
+    else:
+        raise ValueError(f"field must be one of {FIELDS}, got {field!r}")
+    if value not in allowed:
+        raise ValueError(f"{field} must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (a `.name.lock` file beside it) for a read-modify-write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def update_corrections(path: str | Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """Apply `change` to the file's rows under the lock, write atomically, return the new rows."""
+    with locked(path):
+        rows = change(read_corrections(path))
+        rows = rows[CORRECTION_COLUMNS].drop_duplicates(KEY, keep="last").reset_index(drop=True)
+        write_csv(rows, path)
+    return rows
+
+
+def append_decisions(path: str | Path, issues_rows: pd.DataFrame, decision: Decision, source: str, *,
+                     value: str | None = None) -> pd.DataFrame:
     """Record `decision` on the given issue rows in the corrections file and return the file's
-    content. Idempotent: a (person_id, image_id, field) decided again keeps only the latest row."""
+    content. `value` replaces the suggested label (an edit: the reviewer chose another label).
+    Idempotent: a (person_id, image_id, field) decided again keeps only the latest row."""
     if decision not in ("accept", "reject"):
         raise ValueError(f"decision must be 'accept' or 'reject', got {decision!r}")
-    new = decision_keys(issues_rows).assign(decision=decision, source=source)[CORRECTION_COLUMNS]
-    combined = pd.concat([read_corrections(path), new], ignore_index=True)
-    combined = combined.drop_duplicates(KEY, keep="last").reset_index(drop=True)
-    write_csv(combined, path)
-    return combined
+    new = decision_keys(issues_rows).assign(decision=decision, source=source)
+    if value is not None:
+        new["value"] = value
+    return update_corrections(path, lambda rows: pd.concat([rows, new[CORRECTION_COLUMNS]], ignore_index=True))
+
+
+def clear_decisions(path: str | Path, issues_rows: pd.DataFrame) -> pd.DataFrame:
+    """Remove the decisions on the given issue rows (undo) and return the file's content."""
+    keys = set(map(tuple, decision_keys(issues_rows)[KEY].to_numpy()))
+
+    def drop(rows: pd.DataFrame) -> pd.DataFrame:
+        return rows[[k not in keys for k in map(tuple, rows[KEY].to_numpy())]]
+    return update_corrections(path, drop)
 
 
 _BIN = re.compile(r"^\s*(?:<\s*(\d+)|>=\s*(\d+)|(\d+)\s*-\s*(\d+))\s*$")

@@ -8,9 +8,27 @@ import numpy as np
 import pandas as pd
 
 from pipeline import labels as L
+from pipeline.corrections import apply_corrections, decided, plain_label
 
 ACTIONS = ("relabel", "drop", "none")
 BALANCING = ("weighted", "loss", "none")
+
+
+def apply_review(labels: pd.DataFrame, issues: pd.DataFrame, decisions: pd.DataFrame, *,
+                 age_edges: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Apply the reviewers' decisions after the OOF stage -> (labels with accepted corrections,
+    the issues nobody decided, the decisions that match no person/image).
+
+    Accepted fixes change the labels here, not before the OOF models, so an accept reruns only
+    rebalance and what follows. Decided issues leave the automatic `noise.action`: an accepted
+    fix is already applied and a rejected issue means the label is right. `corrected` lists the
+    fields changed before OOF (relabel.corrections) and here."""
+    before = labels["corrected"] if "corrected" in labels else pd.Series("", index=labels.index)
+    out, unmatched = apply_corrections(labels, decisions, age_edges=age_edges)
+    out["corrected"] = [",".join(dict.fromkeys(f for f in f"{a},{b}".split(",") if f))
+                        for a, b in zip(before.to_numpy(), out["corrected"])]
+    left = issues[~decided(issues, decisions)] if len(issues) else issues
+    return out, left, unmatched
 
 
 def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: str,
@@ -46,7 +64,7 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
         if act == "drop":
             out.loc[rows, "excluded"] = True
         else:
-            out.loc[rows, column[issue.field]] = names[issue.field].index(issue.suggested)
+            out.loc[rows, column[issue.field]] = names[issue.field].index(plain_label(issue.suggested))
         out.loc[rows, "action"] = out.loc[rows, "action"] + f"{act}:{issue.field};"
     out["label"] = L.encode(out["mask"], out["gender"], out["age_bin"])
     return out

@@ -1,25 +1,29 @@
-"""rebalance: act on the flagged issues, person-stratified folds, sample weights -> train_set."""
+"""rebalance: reviewers' decisions, action on the remaining flagged issues, person-stratified folds,
+sample weights -> train_set. Review decisions are applied here, after OOF: an accept reruns only
+rebalance, train, predict and evaluate."""
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pathlib import Path
-
-from pipeline.corrections import decided, read_corrections
+from pipeline.corrections import read_all
 from pipeline.curation_metrics import action_effects
 from pipeline.files import load_params, write_json, write_parquet
 from pipeline.folds import person_folds
-from pipeline.rebalance import apply_noise_action, class_weights
+from pipeline.rebalance import apply_noise_action, apply_review, class_weights
 
 params = load_params()
-p, noise = params["rebalance"], params["noise"]
+p, noise, edges = params["rebalance"], params["noise"], params["relabel"]["age_edges"]
 labels = pd.read_parquet("data/processed/labels.parquet")
-issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str})
-decisions = pd.concat([read_corrections(f) for f in params["relabel"]["corrections"]], ignore_index=True)
-issues = issues[~decided(issues, decisions, decision="reject")]  # a person said "not an error"
-train_set = apply_noise_action(labels, issues, action=noise["action"],
-                               age_edges=params["relabel"]["age_edges"], min_score=noise["min_score"],
-                               per_field=noise.get("per_field"))
+issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str},
+                     keep_default_na=False).astype({"score": float})
+reviewed, issues, unmatched = apply_review(labels, issues, read_all(p["corrections"]), age_edges=edges)
+if len(unmatched):
+    print(f"rebalance: {len(unmatched)} decision(s) match no image or person:")
+    print(unmatched.to_string(index=False))
+train_set = apply_noise_action(reviewed, issues, action=noise["action"], age_edges=edges,
+                               min_score=noise["min_score"], per_field=noise.get("per_field"))
 train_set["fold"] = person_folds(train_set["person_id"].to_numpy(),
                                  (train_set["gender"] * 3 + train_set["age_bin"]).to_numpy(),
                                  k=p["folds"], seed=params["seed"])
@@ -27,14 +31,16 @@ used = ~train_set["excluded"].to_numpy()
 weights = class_weights(train_set["label"].to_numpy()[used], power=p["power"])
 train_set["weight"] = np.where(used, weights[train_set["label"]], 0.0)
 write_parquet(train_set, "data/processed/train_set.parquet")
-changed = (train_set["label"] != labels["label"]).sum()
-summary = {"changed": int(changed), "excluded": int((~used).sum())}
+reviewed_rows = int((reviewed["label"] != labels["label"]).sum())
+changed = int((train_set["label"] != labels["label"]).sum())
+summary = {"reviewed": reviewed_rows, "changed": changed, "excluded": int((~used).sum())}
 truth = Path(params["data"]["root"]) / "truth.csv"
 if truth.exists():  # synthetic data: how many right labels the action removed, how many wrong ones it fixed
     summary.update(action_effects(train_set, pd.read_csv(truth, dtype={"person_id": str, "image_id": str}),
-                                  age_edges=params["relabel"]["age_edges"]))
+                                  age_edges=edges))
 write_json(summary, "reports/rebalance.json")
-print(f"rebalance: action={noise['action']} per_field={noise.get('per_field')}: {changed} labels changed, "
-      f"{int((~used).sum())} rows excluded, {p['folds']} person folds, balance={p['balance']}"
+print(f"rebalance: {reviewed_rows} labels changed by review, {changed} in all after action={noise['action']} "
+      f"per_field={noise.get('per_field')}, {int((~used).sum())} rows excluded, {p['folds']} person folds, "
+      f"balance={p['balance']}"
       + (f"; vs truth: {summary['removed_right']} right labels removed, {summary['fixed']} fixed, "
          f"{summary['broken']} broken" if truth.exists() else ""))

@@ -58,16 +58,32 @@ def test_csv_columns_exact_and_ranked(files):
     result = invoke(paths, "--format", "csv")
     assert result.exit_code == 0, result.output
     df = pd.read_csv(io.StringIO(result.stdout), dtype=str)
-    assert list(df.columns) == ["person_id", "image_id", "field", "given", "suggested", "score"]
+    assert list(df.columns) == ["person_id", "image_id", "field", "given", "suggested", "score", "issue_id"]
     assert df["person_id"].tolist() == ["000002", "000002", "000001", "000003"]
     assert df["image_id"].tolist()[2:] == ["*", "*"]
+    assert df["issue_id"].tolist()[2:] == ["gender:000001", "age:000003"]
+
+
+def test_extra_columns_of_the_issue_list_are_kept_and_shown(files):
+    paths, _ = files
+    issues = pd.read_csv(paths["issues.csv"], dtype=str)
+    issues.loc[issues["field"] == "age", "suggested"] = "30-59 (est. 34.2 y)"
+    issues.assign(estimate=["", "", "", "34.2"]).to_csv(paths["issues.csv"], index=False)
+    df = pd.read_csv(io.StringIO(invoke(paths, "--format", "csv").stdout), dtype=str, keep_default_na=False)
+    assert df.columns[-1] == "estimate" and df["estimate"].tolist()[-1] == "34.2"
+    table = invoke(paths).stdout
+    assert "estimate" in table and "34.2" in table
+    assert invoke(paths, "--accept", "age:000003").exit_code == 0
+    assert read_corrections(paths["corrections.csv"])["value"].tolist() == ["30-59"]  # the note is not a label
 
 
 def test_top_and_json(files):
     paths, _ = files
-    records = json.loads(invoke(paths, "--format", "json", "--top", "1").stdout)
+    out = invoke(paths, "--format", "json", "--top", "1").stdout
+    records = json.loads(out)
     assert [r["kind"] for r in records] == ["swap", "swap"]  # the pair stays whole
     assert {"issue_id", "score", "given", "suggested"} <= set(records[0])
+    assert "mask:000002_female_Asian_22/incorrect_mask" in out and "\\/" not in out  # ids greppable as-is
 
 
 def test_table_shows_issue_ids(files):
@@ -75,12 +91,24 @@ def test_table_shows_issue_ids(files):
     result = invoke(paths)
     assert result.exit_code == 0, result.output
     assert "gender:000001" in result.stdout and "female" in result.stdout
+    assert ">=60 (61 y)" in result.stdout  # age rows show the given age in years
+
+
+@pytest.mark.parametrize("width", ["60", "100"])
+def test_table_never_breaks_an_issue_id(files, width):
+    paths, _ = files
+    opts = ["--issues", paths["issues.csv"], "--labels", paths["labels.parquet"], "--corrections",
+            paths["corrections.csv"]]
+    out = runner.invoke(app, ["inspect-noise", *map(str, opts)], env={"COLUMNS": width}).stdout
+    for issue_id in ("mask:000002_female_Asian_22/incorrect_mask", "mask:000002_female_Asian_22/normal"):
+        assert issue_id in out, out
 
 
 def test_accept_then_apply_changes_exactly_that_label(files):
     paths, labels = files
     result = invoke(paths, "--accept", "gender:000001")
     assert result.exit_code == 0, result.output
+    assert "reruns" in result.output  # what the next dvc repro costs (tests/test_review_rerun.py)
     corrections = read_corrections(paths["corrections.csv"])
     assert corrections[["person_id", "image_id", "field", "value", "decision"]].values.tolist() == \
         [["000001", "*", "gender", "female", "accept"]]
@@ -136,3 +164,5 @@ def test_html_gallery(files, tmp_path):
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert page.count("data:image/png;base64,") == 14 and "http" not in page
+    assert "curate inspect-noise --accept gender:000001" in page
+    assert "curate inspect-noise --reject gender:000001" in page

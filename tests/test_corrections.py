@@ -129,3 +129,62 @@ def test_public_fixes_file_applies_cleanly():
     corrected = set(out.loc[out["corrected"] != "", "person_id"])
     # the male->male gender fixes change nothing here; every other fix changes its person
     assert corrected == set(public.loc[public["value"] != "male", "person_id"])
+
+
+def _writer(args):
+    path, person, n = args
+    for i in range(n):
+        rows = pd.DataFrame([issue(f"gender:{person}{i:03d}", f"{person}{i:03d}", "*", "gender", "male", "female",
+                                   "gender")])
+        append_decisions(path, rows, "accept", person)
+    return n
+
+
+def test_two_concurrent_writers_lose_nothing_and_never_leave_a_half_line(tmp_path):
+    import multiprocessing
+
+    path = tmp_path / "corrections.csv"
+    n = 40
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        pending = pool.map_async(_writer, [(path, "a", n), (path, "b", n)])
+        seen = 0
+        while not pending.ready():  # a reader meanwhile always finds a whole file
+            if path.exists():
+                text = path.read_text()
+                assert text.endswith("\n") and all(len(line.split(",")) == 6 for line in text.splitlines())
+                seen += 1
+        assert pending.get() == [n, n]
+    df = read_corrections(path)
+    assert len(df) == 2 * n and sorted(df["source"].value_counts().tolist()) == [n, n]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".corrections.csv.") and p.suffix == ".csv"]
+
+
+def test_clear_removes_only_the_given_decisions(tmp_path):
+    from pipeline.corrections import clear_decisions
+
+    path = tmp_path / "corrections.csv"
+    a = pd.DataFrame([issue("gender:000001", "000001", "*", "gender", "male", "female", "gender")])
+    b = pd.DataFrame([issue("age:000002", "000002", "*", "age", "<30", "30-57 (est. 34.2 y)", "age")])
+    append_decisions(path, a, "accept", "me")
+    append_decisions(path, b, "accept", "me", value="41")
+    assert read_corrections(path)["value"].tolist() == ["female", "41"]
+    assert clear_decisions(path, a)["person_id"].tolist() == ["000002"]
+    append_decisions(path, b, "accept", "me")
+    assert read_corrections(path)["value"].tolist() == ["30-57"]  # the note after the label is not written
+
+
+@pytest.mark.parametrize("field, value, swap, ok", [
+    ("gender", "female", False, True), ("gender", "Female", False, False), ("mask", "normal", False, True),
+    ("mask", "normal", True, False), ("mask", "swap_incorrect_normal", True, True), ("age", "44", False, True),
+    ("age", "30-57", False, True), ("age", ">=58", False, True), ("age", "0", False, False),
+    ("age", "old", False, False), ("race", "x", False, False),
+])
+def test_check_value(field, value, swap, ok):
+    from pipeline.corrections import check_value
+
+    if ok:
+        assert check_value(field, value, swap=swap) == value
+    else:
+        with pytest.raises(ValueError):
+            check_value(field, value, swap=swap)

@@ -86,3 +86,35 @@ def test_full_repro_is_reproducible_and_exp_run_changes_metrics(repo):
     assert "raw" in json.dumps(shown)
     changed = json.loads((repo / "reports/metrics.json").read_text())
     assert changed != first
+
+
+@pytest.mark.slow
+def test_a_review_decision_reruns_only_what_follows_oof(repo):
+    """After a full run, accepting a fix changes data/corrections.csv: `dvc status` names rebalance
+    alone, `dvc repro` skips oof and noise, and the fix reaches the training set."""
+    import pandas as pd
+
+    from pipeline.corrections import append_decisions
+    from pipeline.review.rerun import rerun_plan
+
+    _run(["dvc", "repro"], repo)
+    assert rerun_plan(root=repo)["pending"] is False
+    labels = pd.read_parquet(repo / "data/processed/labels.parquet")
+    person = labels.iloc[0]
+    flipped = "female" if int(person["gender"]) == 0 else "male"
+    fix = pd.DataFrame([{"person_id": person["person_id"], "image_id": "*", "field": "gender", "given": "",
+                         "suggested": flipped, "score": 1.0, "kind": "gender"}])
+    append_decisions(repo / "data/corrections.csv", fix, "accept", "test")
+
+    status = json.loads(_run(["dvc", "status", "--json"], repo))
+    assert list(status) == ["rebalance"]
+    plan = rerun_plan(root=repo)
+    assert plan["pending"] and plan["stages"] == ["rebalance", "train", "predict", "evaluate"]
+    out = _run(["dvc", "repro"], repo)
+    for stage in ("relabel", "oof", "noise"):
+        assert f"Running stage '{stage}'" not in out
+    for stage in plan["stages"]:
+        assert f"Running stage '{stage}'" in out
+    train_set = pd.read_parquet(repo / "data/processed/train_set.parquet")
+    rows = train_set[train_set["person_id"] == person["person_id"]]
+    assert (rows["gender"] == 1 - int(person["gender"])).all() and rows["corrected"].str.contains("gender").all()

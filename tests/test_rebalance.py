@@ -69,3 +69,23 @@ def test_per_field_override_and_its_validation():
                                per_field={"gender": "drop"})["action"] == "").all()
     with pytest.raises(ValueError, match="noise.per_field.age"):
         apply_noise_action(_labels(), ISSUES, action="relabel", age_edges=(30, 58), per_field={"age": "x"})
+
+
+def test_review_decisions_apply_after_oof_and_leave_the_automatic_action():
+    from pipeline.rebalance import apply_review
+
+    labels = _labels().assign(age=25, corrected="")
+    issues = ISSUES.assign(issue_id=["gender:p1", "mask:p2/normal", "mask:p2/incorrect_mask"],
+                           kind=["gender", "mask", "mask"])
+    decisions = pd.DataFrame([
+        {"person_id": "p1", "image_id": "*", "field": "gender", "value": "male", "decision": "accept", "source": "t"},
+        {"person_id": "p2", "image_id": "p2/normal", "field": "mask", "value": "incorrect", "decision": "reject",
+         "source": "t"},
+        {"person_id": "p9", "image_id": "*", "field": "gender", "value": "male", "decision": "accept", "source": "t"},
+    ])
+    out, left, unmatched = apply_review(labels, issues, decisions, age_edges=(30, 58))
+    assert (out.loc[out.person_id == "p1", "gender"] == 0).all() and (out.loc[out.person_id == "p1", "corrected"]
+                                                                       == "gender").all()
+    assert (out.loc[out.person_id == "p2", "label"] == labels.loc[labels.person_id == "p2", "label"]).all()
+    assert left["issue_id"].tolist() == ["mask:p2/incorrect_mask"]  # only the undecided one is acted on
+    assert unmatched["person_id"].tolist() == ["p9"]

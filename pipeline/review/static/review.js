@@ -1,0 +1,260 @@
+// curate review: one issue at a time, keyboard first. Every decision is POSTed at once (in order) to
+// /api/decide, which writes data/corrections.csv; the page moves on without waiting for the answer.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const S = { items: [], persons: {}, decisions: {}, progress: { reviewed: 0, total: 0 }, rerun: null };
+let view = [];         // items passing the filters, in the chosen order
+let cur = null;        // id of the item shown
+let showOriginals = false;
+let queue = Promise.resolve();  // decisions go out one after the other
+const undo = JSON.parse(sessionStorage.getItem("curate-undo") || "[]");
+
+function filters() {
+  return { field: $("f-field").value, min: parseFloat($("f-min").value) || 0,
+           status: $("f-status").value, sort: $("f-sort").value };
+}
+
+function saveHash() {
+  const f = filters();
+  const h = new URLSearchParams({ field: f.field, min: String(f.min), status: f.status, sort: f.sort, id: cur || "" });
+  history.replaceState(null, "", "#" + h.toString());
+}
+
+function loadHash() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  if (h.has("field")) $("f-field").value = h.get("field");
+  if (h.has("min")) $("f-min").value = h.get("min");
+  if (h.has("status")) $("f-status").value = h.get("status");
+  if (h.has("sort")) $("f-sort").value = h.get("sort");
+  return h.get("id") || null;
+}
+
+function computeView() {
+  const f = filters();
+  view = S.items.filter((it) => (!f.field || it.field === f.field) && it.score >= f.min &&
+    (!f.status || (f.status === "done") === (it.id in S.decisions)));
+  if (f.sort === "asc") view.reverse();  // items come sorted by score, highest first
+}
+
+function toast(msg, info) {
+  const t = $("toast");
+  t.textContent = msg;
+  t.className = info ? "toast info" : "toast";
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, info ? 1500 : 4000);
+}
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+function imageUrl(id, kind) {
+  return "/api/image?" + new URLSearchParams({ id, kind }).toString();
+}
+
+function statusText(d) {
+  if (!d) return ["undecided", ""];
+  if (d.decision === "reject") return ["rejected: the label stays", "reject"];
+  return ["accepted: " + d.value, "accept"];
+}
+
+function renderHeader() {
+  const p = S.progress;
+  $("progress-text").textContent = `${p.reviewed} / ${p.total} reviewed`;
+  $("progress-bar").style.width = p.total ? (100 * p.reviewed / p.total) + "%" : "0";
+  if (S.rerun) {
+    $("rerun").textContent = S.rerun.message;
+    $("rerun").className = S.rerun.pending ? "rerun" : "rerun clean";
+  }
+}
+
+function render() {
+  renderHeader();
+  const it = view.find((x) => x.id === cur);
+  $("empty").hidden = !!it;
+  $("issue").hidden = !it;
+  $("edit").hidden = true;
+  saveHash();
+  if (!it) { $("siblings").replaceChildren(); return; }
+  const person = S.persons[it.person_id];
+  $("rank").textContent = `${view.indexOf(it) + 1} of ${view.length}`;
+  $("field").textContent = it.kind === it.field ? it.field : `${it.field} · ${it.kind}`;
+  $("score").textContent = `score ${it.score.toFixed(3)}`;
+  $("issue-id").textContent = it.id;
+  $("given").textContent = it.given;
+  $("suggested").textContent = it.suggested;
+  $("extra").textContent = Object.entries(it.extra).map(([k, v]) => `${k} ${v}`).join(" · ");
+  $("person").textContent = person
+    ? `person ${it.person_id} · given ${person.gender}, ${person.age} y (${person.age_bin})`
+    : `person ${it.person_id}`;
+  const [text, cls] = statusText(S.decisions[it.id]);
+  $("status").textContent = text;
+  $("status").className = "status " + cls;
+
+  const flagged = new Set(it.images);
+  const photos = (person ? person.images : it.images.map((id) => ({ id, stem: id.split("/").pop(), mask: "" })))
+    .map((im) => {
+      const pair = el("div", { class: "pair" }, el("img", { src: imageUrl(im.id, "crop"), alt: im.id, title: im.id }));
+      if (showOriginals) pair.append(el("img", { class: "original", src: imageUrl(im.id, "original"), alt: "original" }));
+      return el("figure", { class: flagged.has(im.id) ? "flagged" : "" }, pair,
+                el("figcaption", {}, im.mask ? `${im.stem} · ${im.mask}` : im.stem));
+    });
+  $("photos").replaceChildren(...photos);
+
+  const siblings = S.items.filter((x) => x.person_id === it.person_id).map((x) => {
+    const li = el("li", { class: x.id === it.id ? "current" : "", onclick: () => go(x.id) },
+                  `${x.field}: ${x.given} → ${x.suggested} (${x.score.toFixed(2)}) · ${statusText(S.decisions[x.id])[0]}`);
+    return li;
+  });
+  $("siblings").replaceChildren(...siblings);
+}
+
+function go(id) { cur = id; render(); }
+
+function step(delta) {
+  if (!view.length) return;
+  const i = view.findIndex((x) => x.id === cur);
+  go(view[Math.min(view.length - 1, Math.max(0, (i < 0 ? 0 : i + delta)))].id);
+}
+
+function nextOpen() {
+  const i = view.findIndex((x) => x.id === cur);
+  for (let k = 1; k <= view.length; k++) {
+    const it = view[(i + k) % view.length];
+    if (!(it.id in S.decisions)) return go(it.id);
+  }
+  step(1);
+  toast("every issue in this view is decided", true);
+}
+
+async function post(body) {
+  const r = await fetch("/api/decide", { method: "POST", headers: { "Content-Type": "application/json" },
+                                         body: JSON.stringify(body) });
+  const data = await r.json();
+  if (!r.ok) throw new Error(typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail));
+  return data;
+}
+
+// Record locally, move on, and send; on a refusal put the old state back and show why.
+function send(id, decision, value, { advance = true, remember = true } = {}) {
+  const before = S.decisions[id] || null;
+  if (decision === "clear") delete S.decisions[id];
+  else S.decisions[id] = { decision, value: value ?? S.items.find((x) => x.id === id).value, source: "" };
+  S.progress.reviewed = Object.keys(S.decisions).length;
+  if (remember) { undo.push({ id, before }); sessionStorage.setItem("curate-undo", JSON.stringify(undo.slice(-200))); }
+  const status = filters().status;
+  if (advance) nextOpen(); else render();
+  if (status) { computeView(); if (!view.some((x) => x.id === cur)) step(0); render(); }
+  const body = { id, decision };
+  if (value !== undefined && value !== null) body.value = value;
+  queue = queue.then(() => post(body)).then((data) => {
+    if (data.decision) S.decisions[id] = data.decision; else delete S.decisions[id];
+    S.progress = data.progress;
+    S.rerun = data.rerun;
+    renderHeader();
+    if (id === cur) render();
+  }).catch((err) => {
+    if (before) S.decisions[id] = before; else delete S.decisions[id];
+    S.progress.reviewed = Object.keys(S.decisions).length;
+    if (remember) undo.pop();
+    go(id);
+    toast(err.message);
+  });
+}
+
+function current() { return view.find((x) => x.id === cur); }
+
+function openEdit() {
+  const it = current();
+  if (!it) return;
+  const buttons = it.choices.map((c, i) => el("button", { onclick: () => choose(c) }, el("kbd", {}, String(i + 1)), " " + c));
+  $("choices").replaceChildren(...buttons);
+  $("nchoices").textContent = String(it.choices.length);
+  $("years-box").hidden = it.field !== "age";
+  $("years").value = "";
+  $("edit").hidden = false;
+}
+
+function choose(value) {
+  const it = current();
+  $("edit").hidden = true;
+  $("years").blur();  // the next keys decide again, they do not type
+  if (it) send(it.id, "accept", String(value));
+}
+
+function doUndo() {
+  const last = undo.pop();
+  sessionStorage.setItem("curate-undo", JSON.stringify(undo));
+  if (!last) return toast("nothing to undo", true);
+  cur = last.id;
+  if (!view.some((x) => x.id === cur)) { $("f-status").value = ""; computeView(); }
+  if (last.before) send(last.id, last.before.decision, last.before.value, { advance: false, remember: false });
+  else send(last.id, "clear", null, { advance: false, remember: false });
+  toast("undone", true);
+}
+
+function key(k) {
+  const it = current();
+  switch (k) {
+    case "a": if (it) send(it.id, "accept"); break;
+    case "r": if (it) send(it.id, "reject"); break;
+    case "e": openEdit(); break;
+    case "s": nextOpen(); break;
+    case "j": case "ArrowRight": case "ArrowDown": step(1); break;
+    case "k": case "ArrowLeft": case "ArrowUp": step(-1); break;
+    case "u": doUndo(); break;
+    case "o": showOriginals = !showOriginals; render(); break;
+    default: return false;
+  }
+  return true;
+}
+
+document.addEventListener("keydown", (ev) => {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const editing = !$("edit").hidden;
+  if (ev.target.id === "years") {
+    if (ev.key === "Enter" && ev.target.value) { ev.preventDefault(); choose(ev.target.value); }
+    else if (ev.key === "Escape") { $("edit").hidden = true; ev.target.blur(); }
+    return;
+  }
+  if (["INPUT", "SELECT"].includes(ev.target.tagName)) return;
+  if (editing) {
+    const it = current();
+    const n = parseInt(ev.key, 10);
+    if (ev.key === "Escape") { $("edit").hidden = true; ev.preventDefault(); return; }
+    if (it && n >= 1 && n <= it.choices.length) { ev.preventDefault(); choose(it.choices[n - 1]); return; }
+    if (ev.key === "y" && it && it.field === "age") { ev.preventDefault(); $("years").focus(); return; }
+  }
+  if (key(ev.key)) ev.preventDefault();
+});
+
+document.querySelectorAll("button[data-key]").forEach((b) => b.addEventListener("click", () => key(b.dataset.key)));
+for (const id of ["f-field", "f-min", "f-status", "f-sort"]) {
+  $(id).addEventListener("change", () => {
+    computeView();
+    if (!view.some((x) => x.id === cur)) cur = view.length ? view[0].id : null;
+    render();
+    $(id).blur();
+  });
+}
+
+async function load(keepId) {
+  const r = await fetch("/api/state");
+  Object.assign(S, await r.json());
+  computeView();
+  cur = view.some((x) => x.id === keepId) ? keepId : (view.find((x) => !(x.id in S.decisions)) || view[0] || {}).id || null;
+  render();
+  document.body.dataset.ready = "1";
+}
+
+// another tab may have decided too: catch up when this one comes back into view
+document.addEventListener("visibilitychange", () => { if (!document.hidden) queue = queue.then(() => load(cur)); });
+load(loadHash());
