@@ -88,10 +88,10 @@ def _age_edges(params: Path) -> tuple[int, int]:
 
 
 def _extra_columns(issues) -> list[str]:
-    """Columns the noise stage added beyond the base ones (e.g. an age `estimate`), kept as they come."""
-    from pipeline.noise import ISSUE_COLUMNS
-
-    return [c for c in issues.columns if c not in ISSUE_COLUMNS]
+    """Columns beyond the contract's and `kind` (e.g. the age `estimate` and `detail`), kept as they
+    come; a column empty in every shown row is left out."""
+    return [c for c in issues.columns if c not in CSV_COLUMNS + ["kind"] and issues[c].notna().any()
+            and (issues[c].astype(str) != "").any()]
 
 
 def _given_years(issues, labels_path: Path) -> dict[str, str]:
