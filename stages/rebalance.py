@@ -3,12 +3,13 @@
 import numpy as np
 import pandas as pd
 
+from pipeline import stage
 from pipeline.corrections import decided, read_corrections
-from pipeline.files import load_params, write_parquet
+from pipeline.files import write_parquet
 from pipeline.folds import person_folds
 from pipeline.rebalance import apply_noise_action, class_weights
 
-params = load_params()
+params = stage.start()
 p, noise = params["rebalance"], params["noise"]
 labels = pd.read_parquet("data/processed/labels.parquet")
 issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str})

@@ -2,11 +2,12 @@
 
 import pandas as pd
 
+from pipeline import stage
 from pipeline.corrections import read_corrections
-from pipeline.files import load_params, write_json, write_parquet
+from pipeline.files import write_json, write_parquet
 from pipeline.relabel import relabel
 
-params = load_params()["relabel"]
+params = stage.start()["relabel"]
 manifest = pd.read_parquet("data/interim/manifest.parquet")
 corrections = pd.concat([read_corrections(p) for p in params["corrections"]], ignore_index=True)
 labels, unmatched = relabel(manifest, age_edges=params["age_edges"], drop_band=params["drop_band"],
