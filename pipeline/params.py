@@ -30,6 +30,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 Count = Annotated[int, Field(ge=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 NonNegative = Annotated[float, Field(ge=0)]
+Byte = Annotated[int, Field(ge=0, le=255)]
 
 
 # --- reading knobs from source without importing it ------------------------------------------
@@ -153,7 +154,7 @@ class Faces(Section):
     margin: NonNegative
     background: Background
     rembg_model: str | None = None
-    fill: tuple[Annotated[int, Field(ge=0, le=255)], ...] = Field(min_length=3, max_length=3)
+    fill: tuple[Byte, Byte, Byte] = (127, 127, 127)
     workers: Count = 0
 
 
@@ -257,12 +258,12 @@ def _line(error: Mapping[str, Any]) -> str:
     return f"{key} = {error['input']!r}: {msg}"
 
 
-def _check_models(p: Params) -> list[str]:
+def _check_models(raw: Mapping[str, Any]) -> list[str]:
     out = []
     known = None
     for section in ("oof", "train"):
-        name = getattr(p, section).model
-        if ":" in name:  # hf-hub:org/name and the like: timm resolves these itself
+        name = (raw.get(section) or {}).get("model") if isinstance(raw.get(section), dict) else None
+        if not isinstance(name, str) or ":" in name:  # hf-hub:org/name and the like: timm resolves these
             continue
         known = known or timm_models()
         if name.split(".")[0] not in known:
@@ -361,8 +362,8 @@ def check(path: str | Path = "params.yaml") -> list[str]:
     try:
         p = Params.model_validate(raw)
     except ValidationError as e:
-        return [_line(err) for err in e.errors()]
-    return _check_values(p) + _check_models(p) + _check_files(p, path.parent)
+        return [_line(err) for err in e.errors()] + _check_models(raw)
+    return _check_values(p) + _check_models(raw) + _check_files(p, path.parent)
 
 
 def load_checked(path: str | Path = "params.yaml") -> dict[str, Any]:
