@@ -218,6 +218,7 @@ Train = _train_model("Train", train_folds=(list[Count], Field(min_length=1)))
 Oof = _train_model("Oof", folds=(Annotated[int, Field(ge=2)], ...))
 class Params(Section):
     seed: int
+    cpu_threads: Count = 0  # torch CPU threads in the training stages; 0 = torch's default (all cores)
     data: Data
     synth: Synth
     ingest: Ingest = Field(default_factory=Ingest)

@@ -1,9 +1,12 @@
-"""The first line of every stage script: params checked, and SIGTERM ending the stage the way
-Ctrl-C does, so `finally` blocks remove temporary files and stop worker pools."""
+"""The first line of every stage script: params checked; SIGTERM ending the stage the way Ctrl-C
+does, so `finally` blocks remove temporary files and stop worker pools; torch's CPU thread count
+pinned to params' `cpu_threads`, so a 2-core and a 16-core machine run the same kernels and sum in
+the same order (the thread count changes the trained weights; see the README)."""
 
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,4 +21,8 @@ def start(params: str | Path = "params.yaml") -> dict[str, Any]:
     """params.yaml as plain data once it passes `curate check` (else: one line per problem, exit 2)."""
     signal.signal(signal.SIGTERM, _exit)
     signal.signal(signal.SIGHUP, _exit)
-    return load_checked(params)
+    loaded = load_checked(params)
+    torch = sys.modules.get("torch")  # stages that train or predict have imported it
+    if torch is not None and loaded.get("cpu_threads"):
+        torch.set_num_threads(int(loaded["cpu_threads"]))
+    return loaded
