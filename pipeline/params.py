@@ -214,8 +214,20 @@ def _train_model(name: str, **extra: Any) -> type[BaseModel]:
     return create_model(name, __base__=Section, **fields, **extra)
 
 
-Train = _train_model("Train", train_folds=(list[Count], Field(min_length=1)))
-Oof = _train_model("Oof", folds=(Annotated[int, Field(ge=2)], ...))
+def popped(script: str) -> set[str]:
+    """Keys a stage script takes out of its section before `TrainConfig.from_dict` (`cfg.pop("folds")`)."""
+    path = Path(__file__).resolve().parents[1] / "stages" / script
+    if not path.exists():
+        return set()
+    return {n.args[0].value for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
+            and n.args and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)}
+
+
+Train = _train_model("Train", **{**{k: (Any, None) for k in popped("train.py")},
+                                 "train_folds": (list[Count], Field(min_length=1))})
+Oof = _train_model("Oof", **{**{k: (Any, None) for k in popped("oof.py")},
+                             "folds": (Annotated[int, Field(ge=2)], ...)})
 class Params(Section):
     seed: int
     cpu_threads: Count = 0  # torch CPU threads in the training stages; 0 = torch's default (all cores)
