@@ -1,7 +1,7 @@
 """Atomic writes and params loading shared by the stage scripts: a half-written output is never
 picked up by DVC or by the next stage.
 
-Temporary files are named `.<name>.tmp-<pid><suffix>` beside their target. They are removed when
+Temporary outputs live in `.<name>.tmp-<pid><suffix>` beside their target. They are removed when
 the block fails; after a SIGKILL, when nothing can run, the next write of the same target removes
 those whose process is gone."""
 
@@ -61,16 +61,20 @@ def temp_path(path: str | Path, kind: str = "tmp") -> Path:
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds."""
+    """Yield a temporary path that replaces `path` only if the block succeeds. It has the same
+    name, in a temporary folder beside `path`: writers that record their file name (torch.save
+    names its archive after it) write the same bytes as to `path` itself."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clear_stale(path)
-    tmp = temp_path(path)
+    folder = temp_path(path)
+    _remove(folder)
+    folder.mkdir()
     try:
-        yield tmp
-        os.replace(tmp, path)
+        yield folder / path.name
+        os.replace(folder / path.name, path)
     finally:
-        _remove(tmp)
+        _remove(folder)
 
 
 @contextmanager
