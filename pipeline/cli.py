@@ -11,6 +11,7 @@ app = typer.Typer(
     help="curate: data-centric curation for mask x gender x age photo classification.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: rich mode labels every flag `<bool>`
 )
 
 
@@ -27,7 +28,7 @@ def main() -> None:
 def synth(
     out: Path = typer.Argument(..., help="Folder to write (competition layout + truth.csv)."),
     persons: int = typer.Option(300, "--persons", min=1, help="Train persons (7 images each)."),
-    eval_persons: int = typer.Option(60, "--eval-persons", min=0,
+    eval_persons: int = typer.Option(150, "--eval-persons", min=0,
                                      help="Eval persons (7 images each, clean labels)."),
     seed: int = typer.Option(0, "--seed", help="Same seed and options give identical files."),
     gender_noise: float = typer.Option(0.05, "--gender-noise", min=0, max=1,
@@ -302,3 +303,20 @@ def predict(
     write_csv(sub, out)
     Console().print(f"{len(sub)} rows -> {out}" + (f" ({len(missing)} unreadable images answered "
                                                     "with the most common class)" if missing else ""))
+
+
+@app.command("check")
+def check(
+    params: Path = typer.Option(Path("params.yaml"), "--params", help="Params file to check."),
+) -> None:
+    """Check params.yaml before running anything: unknown keys, bad values, timm model names,
+    missing files and the corrections files. Prints one line per problem and exits 1 if any;
+    the `check` stage of dvc.yaml runs the same check first."""
+    from pipeline.params import check as check_params
+
+    problems = check_params(params)
+    for line in problems:
+        typer.echo(line, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{params}: ok")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import multiprocessing as mp_
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from pipeline.background import Segmenter, check_background, composite, load_seg
 from pipeline.files import atomic_path
 from pipeline.imageio import ImageReadError, read_rgb
 from pipeline.labels import MASKS
+from pipeline.workers import process_pool
 
 Box = tuple[float, float, float, float]
 # name -> callable(image) -> best (score, normalised box) or None
@@ -174,13 +175,34 @@ def person_boxes(person_ids: Sequence[str], boxes: np.ndarray) -> dict[str, Box]
 _STATE: dict[str, Any] = {}  # set only inside pool workers
 
 
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send what native code writes to stderr (mediapipe's TFLite / absl start-up lines, once per
+    process) to /dev/null; Python errors still raise."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _load_state(cfg: dict[str, Any]) -> dict[str, Any]:
     import cv2
 
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
-    return {**cfg,
-            "detectors": load_detectors(cfg["model"], min(cfg["fallback_score"], cfg["min_score"])),
-            "segmenter": load_segmenter(cfg["background"], rembg_model=cfg["rembg_model"])}
+    with _native_stderr_silenced():
+        detectors = load_detectors(cfg["model"], min(cfg["fallback_score"], cfg["min_score"]))
+        segmenter = load_segmenter(cfg["background"], rembg_model=cfg["rembg_model"])
+        blank = np.zeros((64, 64, 3), np.uint8)  # the first call prints the rest of the start-up lines
+        for run in detectors.values():
+            run(blank)
+        if segmenter is not None:
+            segmenter(blank)
+    return {**cfg, "detectors": detectors, "segmenter": segmenter}
 
 
 def _init_worker(cfg: dict[str, Any]) -> None:
@@ -226,8 +248,8 @@ def _runner(cfg: dict[str, Any], workers: int) -> Iterator[Callable[[list], Iter
         return
     # spawn, not fork: a child forked from a parent that has run mediapipe corrupts its heap.
     # An executor, not mp.Pool: a worker that dies raises BrokenProcessPool instead of hanging.
-    with ProcessPoolExecutor(workers, mp_context=mp_.get_context("spawn"),
-                             initializer=_init_worker, initargs=(cfg,)) as pool:
+    with process_pool(workers, mp_context=mp_.get_context("spawn"), initializer=_init_worker,
+                      initargs=(cfg,)) as pool:
         yield lambda tasks: pool.map(_pool_work, tasks,
                                      chunksize=max(1, min(16, len(tasks) // (workers * 8))))
 

@@ -1,11 +1,16 @@
 """Atomic writes and params loading shared by the stage scripts: a half-written output is never
-picked up by DVC or by the next stage."""
+picked up by DVC or by the next stage.
+
+Temporary outputs live in `.<name>.tmp-<pid><suffix>` beside their target. They are removed when
+the block fails; after a SIGKILL, when nothing can run, the next write of the same target removes
+those whose process is gone."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import re
+import shutil
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,19 +26,75 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         return yaml.safe_load(f)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
+
+
+def clear_stale(path: str | Path) -> list[Path]:
+    """Remove the temporary siblings of `path` left by killed processes; returns them."""
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:tmp|old)-(\d+)")
+    stale = [p for p in path.parent.glob(f".{path.name}.*")
+             if (m := pattern.match(p.name)) and not _alive(int(m.group(1)))] if path.parent.is_dir() else []
+    for p in stale:
+        _remove(p)
+    return stale
+
+
+def temp_path(path: str | Path, kind: str = "tmp") -> Path:
+    path = Path(path)
+    return path.with_name(f".{path.name}.{kind}-{os.getpid()}{path.suffix}")
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds."""
+    """Yield a temporary path that replaces `path` only if the block succeeds. It has the same
+    name, in a temporary folder beside `path`: writers that record their file name (torch.save
+    names its archive after it) write the same bytes as to `path` itself."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
+    clear_stale(path)
+    folder = temp_path(path)
+    _remove(folder)
+    folder.mkdir()
     try:
-        yield Path(tmp)
+        yield folder / path.name
+        os.replace(folder / path.name, path)
+    finally:
+        _remove(folder)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder next to `path`; it replaces the folder `path` only if the
+    block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clear_stale(path)
+    tmp, old = temp_path(path), temp_path(path, "old")
+    _remove(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if path.exists():
+            os.replace(path, old)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _remove(tmp)
+        _remove(old)
 
 
 def _write(path: str | Path, writer: Callable[[Path], None]) -> None:

@@ -14,7 +14,6 @@ import os
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from rich.table import Table
 
 from pipeline.imageio import ImageReadError, read_rgb
 from pipeline.labels import GENDERS, MASK_FILES, gender_code, mask_from_stem
+from pipeline.workers import process_pool
 
 STEMS = tuple(MASK_FILES)  # mask1..mask5, incorrect_mask, normal: the row order within a person
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
@@ -146,7 +146,7 @@ def probe_all(paths: Sequence[str], *, workers: int = 0, progress: bool = True) 
                 bar.advance(task)
         else:
             chunksize = max(1, min(256, len(paths) // (workers * 8)))
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with process_pool(workers) as pool:
                 for probe in pool.map(probe_image, paths, chunksize=chunksize):
                     results.append(probe)
                     bar.advance(task)

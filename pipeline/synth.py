@@ -14,7 +14,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +24,7 @@ import pandas as pd
 
 from pipeline.imageio import write_rgb
 from pipeline.labels import GENDERS, MASK_FILES, age_bin
+from pipeline.workers import process_pool
 
 STEMS = tuple(MASK_FILES)  # mask1..mask5, incorrect_mask, normal
 AGE_EDGES = (30, 58)
@@ -789,7 +789,7 @@ def _run(jobs: list[_Job], workers: int, progress: bool) -> list[list[dict]]:
                 bar.advance(task)
         else:
             chunk = max(1, min(8, len(jobs) // (workers * 4)))
-            with ProcessPoolExecutor(workers) as pool:
+            with process_pool(workers) as pool:
                 for rows in pool.map(_write_person, jobs, chunksize=chunk):
                     results.append(rows)
                     bar.advance(task)

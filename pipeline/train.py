@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sklearn.metrics import f1_score
 
 from pipeline import labels as L
+from pipeline import progress as P
 from pipeline.files import atomic_path
 from pipeline.folds import person_folds
 from pipeline.models import Classifier, create_model, make_loss, to_probs
@@ -297,12 +298,13 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: A
 def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray | None = None,
         *, cfg: TrainConfig, sample_weight: np.ndarray | None = None, class_weight: np.ndarray | None = None,
         ages: np.ndarray | None = None, live: Any = None, device: str | torch.device | None = None,
-        progress: bool = True) -> tuple[Classifier, list[dict[str, float]]]:
+        progress: bool | str = True) -> tuple[Classifier, list[dict[str, float]]]:
     """Train on crops[train_idx]; returns the model (best val macro F1 state when `val_idx` is
     given, else the last) and per-epoch history. `sample_weight` is aligned with `train_idx` and
     drives a weighted sampler; `class_weight` ([18]) weights the loss; `ages` (years, aligned with
     `labels`) is the target of the age-in-years output when `cfg.age_weight` > 0. Same seed on
-    CPU -> the same loss sequence."""
+    CPU -> the same loss sequence. `progress`: a bar on a terminal, a line per epoch in a log; a
+    string names the run in both (e.g. "oof fold 2/4")."""
     _check_inputs(crops, labels)
     if cfg.age_weight > 0 and (ages is None or len(ages) != len(labels)):
         raise ValueError("age_weight > 0 needs `ages` in years, one per label row")
@@ -336,11 +338,12 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
         best_f1, best_state = -1.0, None
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TextColumn("{task.fields[info]}")]
-        with Progress(*columns, disable=not progress) as bar:
+        label = progress if isinstance(progress, str) else ""
+        with Progress(*columns, disable=not (progress and P.tty())) as bar:
             for epoch in range(cfg.epochs):
                 model.train()
                 batches = epoch_batches(train_idx, sample_weight, cfg.batch_size, rng)
-                task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(batches), info="")
+                task = bar.add_task(f"{label} epoch {epoch + 1}/{cfg.epochs}".lstrip(), total=len(batches), info="")
                 total, seen, t0 = torch.zeros((), device=device), 0, time.perf_counter()
                 for step, (xb, yb, ab) in enumerate(_loader(crops, labels, batches, num_workers=cfg.num_workers,
                                                             device=device, ages=ages)):
@@ -372,6 +375,8 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
                 bar.update(task, info=" ".join(f"{k} {v:.3f}" for k, v in row.items()
                                                if k.startswith(("train_loss", "val_loss", "val_f1_macro"))))
                 history.append(row)
+                if progress and not P.tty():
+                    P.log(P.epoch_line(label, epoch + 1, cfg.epochs, row, time.perf_counter() - t0))
                 if live is not None:
                     for k, v in row.items():
                         if k != "epoch":
@@ -398,7 +403,7 @@ def out_of_fold(crops: np.ndarray, labels: np.ndarray, person_id: np.ndarray, st
     for f in range(k):
         held = np.flatnonzero(fold == f)
         model, _ = fit(crops, labels, np.flatnonzero(fold != f), cfg=dataclasses.replace(cfg, seed=cfg.seed + f),
-                       ages=ages, device=device, progress=progress)
+                       ages=ages, device=device, progress=f"oof fold {f + 1}/{k}" if progress else False)
         pred = predict(model, crops, held, batch_size=cfg.batch_size, tta_flip=cfg.tta_flip, device=device)
         for key in out:
             out[key][held] = pred[key]

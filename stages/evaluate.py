@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import stage
 from pipeline.evaluate import (classification_metrics, confusion_table, per_class_f1, plot_confusion,
                                plot_training_curves, truth_labels)
-from pipeline.files import load_params, write_csv, write_json
 from pipeline.curation_metrics import score_issues
+from pipeline.files import write_csv, write_json
 
-params = load_params()
+params = stage.start()
 edges = params["relabel"]["age_edges"]
 val = pd.read_parquet("models/val_predictions.parquet")
 metrics = classification_metrics(val["label"], val["pred"])

@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from pipeline import stage
 from pipeline.faces import contact_sheet, pick_samples, process, summarize
-from pipeline.files import atomic_path, load_params, write_json, write_parquet
+from pipeline.files import atomic_path, write_json, write_parquet
 
 
 def main() -> None:
-    params = load_params()
+    params = stage.start()
     cfg = params["faces"]
     manifest = pd.read_parquet("data/interim/manifest.parquet")
     faces = process(manifest, out_crops="data/interim/crops.npy", size=cfg["size"],

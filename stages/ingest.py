@@ -6,13 +6,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipeline.files import load_params, write_csv, write_parquet
+from pipeline import stage
+from pipeline.files import write_csv, write_parquet
 from pipeline.ingest import IngestError, ingest, summary_table
 
 OUT = Path("data/interim")
 
 if __name__ == "__main__":
-    params = load_params()
+    params = stage.start()
     root = Path(params["data"]["root"])
     workers = int((params.get("ingest") or {}).get("workers", 0))
     console = Console()

@@ -3,10 +3,11 @@
 import numpy as np
 import pandas as pd
 
-from pipeline.files import load_params, write_csv, write_json
+from pipeline import stage
+from pipeline.files import write_csv, write_json
 from pipeline.noise import find_issues, health_summary
 
-params = load_params()
+params = stage.start()
 edges = params["relabel"]["age_edges"]
 labels = pd.read_parquet("data/processed/labels.parquet")
 oof = dict(np.load("data/processed/oof.npz", allow_pickle=False))

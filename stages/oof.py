@@ -3,10 +3,11 @@
 import numpy as np
 import pandas as pd
 
-from pipeline.files import load_params, write_npz
+from pipeline import stage
+from pipeline.files import write_npz
 from pipeline.train import TrainConfig, out_of_fold
 
-params = load_params()
+params = stage.start()
 cfg = dict(params["oof"])
 k = cfg.pop("folds")
 labels = pd.read_parquet("data/processed/labels.parquet")

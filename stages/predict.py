@@ -5,10 +5,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.files import load_params, write_csv, write_parquet
+from pipeline import stage
+from pipeline.files import write_csv, write_parquet
 from pipeline.predict import predict_eval
 
-params = load_params()
+params = stage.start()
 info = pd.read_csv(Path(params["data"]["root"]) / "eval" / "info.csv", dtype={"ImageID": str})
 models = sorted(Path("models").glob("fold*.pt"))
 sub, preds, missing = predict_eval(

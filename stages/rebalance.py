@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import stage
 from pipeline.corrections import read_all
 from pipeline.curation_metrics import action_effects
-from pipeline.files import load_params, write_json, write_parquet
+from pipeline.files import write_json, write_parquet
 from pipeline.folds import person_folds
 from pipeline.rebalance import apply_noise_action, apply_review, class_weights
 
-params = load_params()
+params = stage.start()
 p, noise, edges = params["rebalance"], params["noise"], params["relabel"]["age_edges"]
 labels = pd.read_parquet("data/processed/labels.parquet")
 issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str},

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import stage
 from pipeline.corrections import read_all
-from pipeline.files import load_params, write_json, write_parquet
+from pipeline.files import write_json, write_parquet
 from pipeline.relabel import relabel
 
-params = load_params()["relabel"]
+params = stage.start()["relabel"]
 outside = [f for f in params["corrections"] if not Path(f).resolve().is_relative_to(Path("corrections").resolve())]
 if outside:
     sys.exit(f"relabel.corrections: {outside} not inside corrections/, the folder this stage depends on. "

@@ -1,37 +1,29 @@
-"""DVC stage: generate the embedded synthetic dataset into data/synthetic (atomically)."""
+"""synth: the embedded synthetic dataset -> data/synthetic (swapped in whole). Does nothing, and
+leaves data/synthetic empty, when data.root points at other data."""
 
-import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-import yaml
-
+from pipeline import stage
+from pipeline.files import atomic_dir
+from pipeline.params import SYNTHETIC_ROOT
 from pipeline.synth import generate
 
-OUT = Path("data/synthetic")
+OUT = Path(SYNTHETIC_ROOT)
 
-if __name__ == "__main__":
-    params = yaml.safe_load(open("params.yaml"))
+if __name__ == "__main__":  # workers re-import this file
+    params = stage.start()
     cfg = params["synth"]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    # Write next to the target and swap in at the end: a half-written set is never picked up.
-    tmp = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=OUT.parent))
-    try:
-        stats = generate(
-            tmp, persons=int(cfg["persons"]), eval_persons=int(cfg["eval_persons"]),
-            seed=int(params["seed"]), image_size=tuple(cfg["image_size"]),
-            gender_noise=float(cfg["gender_noise"]), swap_noise=float(cfg["swap_noise"]),
-            age_noise=float(cfg["age_noise"]), workers=int(cfg.get("workers", 0)),
-        )
-        old = OUT.with_name(f".{OUT.name}-old-{os.getpid()}")
-        if OUT.exists():
-            os.replace(OUT, old)
-        os.replace(tmp, OUT)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    stats["out"] = str(OUT)
-    print(json.dumps(stats))
+    root = Path(params["data"]["root"]).as_posix().rstrip("/")
+    with atomic_dir(OUT) as tmp:
+        if root != SYNTHETIC_ROOT:
+            print(f"synth: data.root is {root}, not {SYNTHETIC_ROOT}: nothing generated")
+        else:
+            stats = generate(tmp, persons=cfg["persons"], eval_persons=cfg["eval_persons"],
+                             seed=params["seed"], image_size=tuple(cfg["image_size"]),
+                             gender_noise=cfg["gender_noise"], swap_noise=cfg["swap_noise"],
+                             age_noise=cfg["age_noise"], workers=cfg.get("workers", 0))
+    if root == SYNTHETIC_ROOT:
+        noise = ", ".join(f"{k} {v}" for k, v in stats["noise_persons"].items())
+        print(f"synth: {stats['images']} images ({stats['persons']} train + {stats['eval_persons']} eval "
+              f"persons) -> {OUT} in {stats['seconds']:.0f} s; noisy persons: {noise}; "
+              f"hard persons: {stats['hard_persons']}")

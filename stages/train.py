@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 from dvclive import Live
 
-from pipeline.files import load_params, write_parquet
+from pipeline import stage
+from pipeline.files import write_parquet
 from pipeline.rebalance import class_weights
 from pipeline.train import TrainConfig, fit, predict_proba, save_checkpoint
 
-params = load_params()
+params = stage.start()
 cfg_dict = dict(params["train"])
 train_folds = cfg_dict.pop("train_folds")
 cfg = TrainConfig.from_dict({**cfg_dict, "seed": params["seed"]})
@@ -27,7 +28,7 @@ for k in train_folds:
             crops, labels, train_idx, val_idx, cfg=cfg,
             sample_weight=ts["weight"].to_numpy()[train_idx] if balance == "weighted" else None,
             class_weight=class_weights(labels[train_idx], power=power) if balance == "loss" else None,
-            live=live)
+            live=live, progress=f"train fold {k}")
     save_checkpoint(model, cfg, f"models/fold{k}.pt")
     probs = predict_proba(model, crops, val_idx, batch_size=cfg.batch_size)
     val_rows.append(pd.DataFrame({"image_id": ts["image_id"].to_numpy()[val_idx], "fold": k,

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from skimage import data
 
 from pipeline.faces import (FACE_COLUMNS, contact_sheet, crop_box, detect, extract, make_crop,
@@ -141,7 +140,7 @@ def test_summary_and_contact_sheet(tmp_path):
     assert sheet.shape == (2 * (32 + 14), 3 * 32, 3) and sheet.dtype == np.uint8
 
 
-def test_stage_writes_complete_outputs(tmp_path):
+def test_stage_writes_complete_outputs(tmp_path, write_params):
     manifest = _tiny_manifest(tmp_path)
     (tmp_path / "data/interim").mkdir(parents=True)
     manifest.to_parquet(tmp_path / "data/interim/manifest.parquet")
@@ -149,7 +148,7 @@ def test_stage_writes_complete_outputs(tmp_path):
                                    "fallback_score": 0.2, "margin": 0.6, "background": "selfie",
                                    "rembg_model": "models/u2net.onnx", "fill": [0, 0, 0],
                                    "workers": 2}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(tmp_path, params)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     subprocess.run([sys.executable, str(ROOT / "stages/faces.py")], cwd=tmp_path, env=env,
                    check=True, capture_output=True)

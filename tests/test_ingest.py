@@ -309,14 +309,14 @@ def test_relative_root_gives_paths_usable_from_cwd_and_missing_eval_is_reported(
     assert out.report.reason.iloc[0].startswith("no eval part")
 
 
-def test_stage_writes_outputs_and_fails_loudly(tmp_path):
+def test_stage_writes_outputs_and_fails_loudly(tmp_path, write_params):
     # pyarrow 26 needs numpy>=2 while mediapipe 0.10.21 pins numpy<2; pyarrow<=25 works.
     pytest.importorskip("pyarrow", exc_type=ImportError)
     Images().person(tmp_path / "d" / "train" / "images" / "000001_male_Asian_20", ".png")
     (tmp_path / "d" / "train" / "train.csv").write_text(
         "id,gender,race,age,path\n000001,male,Asian,20,000001_male_Asian_20\n"
     )
-    (tmp_path / "params.yaml").write_text("data:\n  root: d\ningest:\n  workers: 1\n")
+    write_params(tmp_path, {"data": {"root": "d"}, "ingest": {"workers": 1}})
     run = subprocess.run(
         [sys.executable, str(REPO / "stages" / "ingest.py")],
         cwd=tmp_path,
@@ -334,14 +334,15 @@ def test_stage_writes_outputs_and_fails_loudly(tmp_path):
         "ingest_report.csv",
         "manifest.parquet",
     ]
-    (tmp_path / "params.yaml").write_text("data:\n  root: missing\n")
+    write_params(tmp_path, {"data": {"root": "missing"}})
     run = subprocess.run(
         [sys.executable, str(REPO / "stages" / "ingest.py")],
         cwd=tmp_path,
         capture_output=True,
         text=True,
     )
-    assert run.returncode == 1 and "does not exist" in run.stdout
+    # the params check at the top of the stage names the key before any work
+    assert run.returncode == 2 and "data.root = 'missing': no train/train.csv there" in run.stderr
 
 
 def test_parse_folder_name():

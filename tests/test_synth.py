@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -209,11 +208,11 @@ def test_cli_writes_and_refuses_to_overwrite(tmp_path):
     assert runner.invoke(app, args + ["--overwrite"]).exit_code == 0
 
 
-def test_stage_swaps_in_a_complete_dataset(tmp_path):
+def test_stage_swaps_in_a_complete_dataset(tmp_path, write_params):
     params = {"seed": 2, "synth": {"persons": 2, "eval_persons": 1, "image_size": [48, 64],
                                    "gender_noise": 0.0, "swap_noise": 0.0, "age_noise": 0.0,
                                    "workers": 1}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(tmp_path, params)
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
     for _ in range(2):  # the second run replaces the first
         subprocess.run([sys.executable, str(REPO / "stages" / "synth.py")], cwd=tmp_path, env=env,
