@@ -59,6 +59,7 @@ def page(browser, tmp_path, request):
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")  # the page says what `dvc repro` reruns
     for base in serve(src):
         context = browser.new_context(viewport={"width": 1280, "height": 820})
+        context.set_default_timeout(120_000)  # a busy 2-core machine can starve the server thread for a while
         outside, errors = [], []
         # nothing may come from outside the server: no CDN, no web font
         context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
@@ -151,11 +152,9 @@ def test_fifty_issues_with_the_keyboard_alone(page):
     start = time.perf_counter()
     for k in keys:
         pg.keyboard.press(k)
-    pg.wait_for_function("document.getElementById('progress-text').textContent.startsWith('50 /')")
-    deadline = time.monotonic() + 60
-    while len(read_corrections(src.corrections)) < 50:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    # every decision answered by the server (the page counts those in flight)
+    pg.wait_for_function("document.body.dataset.pending === '0' && "
+                         "document.getElementById('progress-text').textContent.startsWith('50 /')")
     seconds = time.perf_counter() - start
     rows = read_corrections(src.corrections)
     assert rows["decision"].value_counts().to_dict() == {"accept": 30, "reject": 20}

@@ -155,6 +155,7 @@ function send(id, decision, value, { advance = true, remember = true } = {}) {
   if (status) { computeView(); if (!view.some((x) => x.id === cur)) step(0); render(); }
   const body = { id, decision };
   if (value !== undefined && value !== null) body.value = value;
+  pending(1);
   queue = queue.then(() => post(body)).then((data) => {
     if (data.decision) S.decisions[id] = data.decision; else delete S.decisions[id];
     S.progress = data.progress;
@@ -167,7 +168,14 @@ function send(id, decision, value, { advance = true, remember = true } = {}) {
     if (remember) undo.pop();
     go(id);
     toast(err.message);
-  });
+  }).finally(() => pending(-1));
+}
+
+// decisions sent but not yet written: shown while non-zero, and read by the browser test
+function pending(delta) {
+  const n = (parseInt(document.body.dataset.pending || "0", 10) || 0) + delta;
+  document.body.dataset.pending = String(n);
+  $("saving").hidden = n === 0;
 }
 
 function current() { return view.find((x) => x.id === cur); }
