@@ -36,8 +36,8 @@ CURATE = ["oof", "noise"]
 TRAIN = ["rebalance", "train", "predict", "evaluate"]
 # Which params sections each stage reads: a stage reruns when these (or an earlier stage) changed.
 READS = {"synth": ["seed", "synth"], "ingest": ["data", "ingest"], "faces": ["seed", "faces"],
-         "relabel": ["relabel"], "oof": ["seed", "oof"], "noise": ["relabel", "noise"],
-         "rebalance": ["seed", "noise", "rebalance"], "train": ["seed", "train", "rebalance"],
+         "relabel": ["relabel"], "oof": ["seed", "cpu_threads", "oof"], "noise": ["relabel", "noise"],
+         "rebalance": ["seed", "noise", "rebalance"], "train": ["seed", "cpu_threads", "train", "rebalance"],
          "predict": ["predict"], "evaluate": []}
 CASES = {  # name: (seed, gender_noise, swap_noise, age_noise); None = params.yaml's rates
     "seed0": (0, None), "seed1": (1, None), "seed2": (2, None), "seed0-6/3/4%": (0, (0.06, 0.03, 0.04)),
@@ -151,6 +151,8 @@ def run_case(name: str, args: argparse.Namespace, threads: int | None) -> tuple[
     """Run one case's stages; (printable report, summary row)."""
     seed, rates = CASES[name]
     params = case_params(seed, rates, args.overrides, args.repo)
+    if threads and "cpu_threads" in params:
+        params["cpu_threads"] = threads  # stage.start() pins torch to this, over OMP_NUM_THREADS
     work = args.out / args.tag / name.replace("/", "-").replace("%", "pct")
     seconds = run_stages(work, params, PREP + CURATE, repo=args.repo, threads=threads)
     table = curation_table(work, params)
