@@ -22,7 +22,7 @@ def write_params():
     corrections files), written to folder/params.yaml; every stage script checks all of it."""
     def write(folder: Path, overrides: dict) -> Path:
         params = yaml.safe_load((REPO / "params.yaml").read_text())
-        _deep_update(params, {"relabel": {"corrections": []}})
+        _deep_update(params, {"relabel": {"corrections": []}, "rebalance": {"corrections": []}})
         _deep_update(params, overrides)
         path = Path(folder) / "params.yaml"
         path.write_text(yaml.safe_dump(params, sort_keys=False))
