@@ -150,7 +150,7 @@ def test_bad_corrections_file_is_one_line_naming_the_file(workdir, text, words):
     (workdir / "data" / "corrections.csv").write_text(text)
     problems = _check(workdir)
     assert len(problems) == 1, problems
-    assert "relabel.corrections[0]" in problems[0] and "corrections.csv" in problems[0]
+    assert "rebalance.corrections[0]" in problems[0] and "corrections.csv" in problems[0]
     for word in words:
         assert word in problems[0], problems[0]
 
