@@ -269,6 +269,8 @@ def process(manifest: pd.DataFrame, *, out_crops: str | Path, size: int = 64,
     `if __name__ == "__main__":` guard."""
     from rich.progress import Progress
 
+    from pipeline.progress import Ticker
+
     check_background(background, rembg_model)  # fail here, with the how-to, not in workers
     workers = min(workers or os.cpu_count() or 1, max(len(manifest), 1))
     cfg = dict(size=int(size), model=model, min_score=float(min_score),
@@ -288,12 +290,15 @@ def process(manifest: pd.DataFrame, *, out_crops: str | Path, size: int = 64,
           _runner(cfg, workers) as run):
         crops = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
         job = bar.add_task("faces", total=n)
+        tick = Ticker("faces", n) if show_progress else None  # lines in a log, where the bar is silent
 
         def collect(results: Iterable[tuple]) -> list[int]:
             missed = []
             for i, crop, box, method, score, shape, was_stripped in results:
                 methods[i], scores[i], hw[i], stripped[i] = method, score, shape, was_stripped
                 bar.advance(job)
+                if tick:
+                    tick.advance()
                 if crop is None:
                     missed.append(i)
                     continue

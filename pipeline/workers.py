@@ -1,5 +1,5 @@
 """Process pools that die with their parent: no orphan workers after the stage is killed, and
-no waiting for queued work after Ctrl-C or SIGTERM."""
+no waiting for queued work after Ctrl-C or an error."""
 
 from __future__ import annotations
 
