@@ -22,7 +22,7 @@ from pipeline import labels as L
 from pipeline import progress as P
 from pipeline.files import atomic_path
 from pipeline.folds import person_folds
-from pipeline.models import Classifier, create_model, make_loss, to_probs
+from pipeline.models import Classifier, age_density_weights, create_model, make_loss, to_probs
 
 SCHEDULES = ("cosine", "step")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -53,6 +53,7 @@ class TrainConfig:
     rotate: float = 10.0                  # augmentation: max rotation in degrees (0 = off)
     color: float = 0.2                    # augmentation: brightness/contrast/saturation jitter (0 = off)
     age_weight: float = 0.0               # > 0: also learn age in years (smooth-L1 weight beside the heads)
+    age_balance: float = 0.0              # age-in-years loss weight = smoothed age density ** -age_balance (0 = off)
     tta_flip: bool = False                # out-of-fold prediction also averages the mirrored image
 
     def __post_init__(self) -> None:
@@ -326,8 +327,11 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
         model = build_model(cfg).to(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
+        year_weight = (age_density_weights(ages[train_idx], power=cfg.age_balance)
+                       if ages is not None and cfg.age_balance > 0 else None)
         loss_fn = make_loss(cfg.loss, heads=cfg.heads, class_weight=class_weight,
-                            label_smoothing=cfg.label_smoothing, age_weight=cfg.age_weight)
+                            label_smoothing=cfg.label_smoothing, age_weight=cfg.age_weight,
+                            age_year_weight=year_weight)
         val_loss_fn = make_loss(cfg.loss, heads=cfg.heads, class_weight=class_weight, age_weight=cfg.age_weight)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda)
         steps = len(epoch_batches(train_idx, None, cfg.batch_size, np.random.default_rng(0)))
