@@ -139,6 +139,9 @@ class Synth(Section):
     gender_noise: Share
     swap_noise: Share
     age_noise: Share
+    duplicate_noise: Share = 0.0
+    outlier_noise: Share = 0.0
+    quality_noise: Share = 0.0
     workers: Count = 0
 
 
