@@ -105,7 +105,7 @@ def curation_table(work: Path, params: dict) -> pd.DataFrame:
     from pipeline.curation_metrics import score_issues
 
     truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str})
-    issues = pd.read_csv(work / "reports/noise/issues.csv", dtype={"person_id": str, "image_id": str})
+    issues = pd.read_csv(work / "reports/noise/issues.csv", dtype={"person_id": str, "image_id": str, "given": str, "suggested": str})
     scores = score_issues(issues, truth[truth["split"] == "train"], age_edges=params["relabel"]["age_edges"])
     rows = {field: {k: v for k, v in m.items() if not isinstance(v, dict)}
             for field, m in scores.items() if isinstance(m, dict)}

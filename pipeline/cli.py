@@ -166,6 +166,8 @@ def inspect_noise(
                                         "which known fixes are flagged and which are not."),
     show_all: bool = typer.Option(False, "--all", help="Also show issues already decided in the "
                                   "corrections file."),
+    field: list[str] = typer.Option([], "--field", metavar="F", help="Only issues of these fields (repeat or "
+                                    "comma-separate): mask, gender, age, duplicate, outlier, quality."),
     issues_path: Path = typer.Option(Path("reports/noise/issues.csv"), "--issues",
                                      help="Ranked issues written by the noise stage."),
     labels_path: Path = typer.Option(Path("data/processed/labels.parquet"), "--labels",
@@ -196,8 +198,17 @@ def inspect_noise(
     if not issues_path.exists():
         err.print(f"[red]{issues_path} does not exist yet: run `dvc repro noise` first.[/red]")
         raise typer.Exit(1)
-    issues = pd.read_csv(issues_path, dtype={"issue_id": str, "person_id": str, "image_id": str},
+    issues = pd.read_csv(issues_path, dtype={"issue_id": str, "person_id": str, "image_id": str, "given": str, "suggested": str},
                          keep_default_na=False).astype({"score": float})
+    fields = _split_ids(field)
+    if fields:
+        from pipeline.corrections import FIELDS, TYPE_FIELDS
+
+        bad = sorted(set(fields) - set(FIELDS + TYPE_FIELDS))
+        if bad:
+            err.print(f"[red]--field {', '.join(bad)}: should be one of {', '.join(FIELDS + TYPE_FIELDS)}[/red]")
+            raise typer.Exit(2)
+        issues = issues[issues["field"].isin(fields)].reset_index(drop=True)
 
     if serve:
         from pipeline.review.app import Sources, serve as serve_app

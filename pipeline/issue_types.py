@@ -78,6 +78,21 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def colour_layout(crops: np.ndarray) -> np.ndarray:
+    """Per crop the median colour of the clothes (bottom band) and of the hair (top band), as
+    chromaticity and log brightness: what a person keeps over the seven photos while the mask
+    changes."""
+    x = np.asarray(crops, np.float32)
+    h, w = x.shape[1:3]
+
+    def band(y0: float, y1: float, x0: float, x1: float) -> np.ndarray:
+        b = x[:, int(y0 * h):max(int(y1 * h), int(y0 * h) + 1), int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
+        c = np.median(b.reshape(len(x), -1, 3), axis=1)
+        total = c.sum(1, keepdims=True) + 1
+        return np.hstack([3 * c / total, 0.3 * np.log(total / 3 + 1)])
+    return np.hstack([band(0.88, 1.0, 0.2, 0.8), band(0.0, 0.12, 0.3, 0.7)])
+
+
 def image_stats(images: Sequence[np.ndarray]) -> pd.DataFrame:
     """Per RGB image: mean luminance (0-255), share of clipped-white pixels, log variance of the
     Laplacian at a common width of 192 px (sharpness)."""
@@ -170,6 +185,15 @@ def datalab_issues(features: np.ndarray, *, k: int = 10) -> pd.DataFrame:
                          "outlier_score": out["outlier_score"].to_numpy(float)})
 
 
+def stem_centred(features: np.ndarray, stems: np.ndarray) -> np.ndarray:
+    """Features minus their stem's mean, renormalised: what all photos of a stem share (no mask,
+    a mask on the chin) is not identity."""
+    out = np.asarray(features, float).copy()
+    for s in np.unique(stems):
+        out[stems == s] -= out[stems == s].mean(0)
+    return _unit(out)
+
+
 def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
                      near_sets: Sequence[Sequence[int]] | None = None) -> pd.DataFrame:
     """Per person its best-matching other person, the stem-aligned similarity and
@@ -178,10 +202,7 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarra
     stem_names = np.unique(stems)
     pi = {p: i for i, p in enumerate(ids)}
     si = {s: i for i, s in enumerate(stem_names)}
-    centred = features.copy()
-    for s in stem_names:  # what all photos of a stem share (the mask) is not identity
-        centred[stems == s] -= centred[stems == s].mean(0)
-    centred = _unit(centred)
+    centred = stem_centred(features, stems)
     table = np.full((len(ids), len(stem_names), features.shape[1]), np.nan)
     for row, (p, s) in enumerate(zip(persons, stems)):
         table[pi[p], si[s]] = centred[row]
@@ -207,24 +228,38 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarra
                          "similarity": top, "z": z, "score": tail_probability(z)})
 
 
-def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
-                   global_score: np.ndarray | None = None, usable: np.ndarray | None = None) -> pd.DataFrame:
-    """Per image: distance to its person's other photos (1 - median cosine), as a robust z within
-    its stem; with Datalab's outlier score (1 = typical) as a second z; P(outlier) from the
-    larger -> columns distance, z, score. Each image is compared with its person's `usable`
-    photos (default all; the caller leaves out face-detector fallbacks, whose crops are not
-    comparable)."""
-    usable = np.ones(len(features), bool) if usable is None else np.asarray(usable, bool)
-    distance = np.zeros(len(features))
-    for _, rows in pd.Series(np.arange(len(features))).groupby(persons):
+def _distance_to_person(x: np.ndarray, persons: np.ndarray, usable: np.ndarray, *, cosine: bool) -> np.ndarray:
+    """Per row: median distance to the same person's other `usable` rows (0 with fewer than 3)."""
+    distance = np.zeros(len(x))
+    for _, rows in pd.Series(np.arange(len(x))).groupby(persons):
         r = rows.to_numpy()
         ref = r[usable[r]]
         if len(ref) < 3:
             continue
-        g = features[r] @ features[ref].T
-        g[r[:, None] == ref[None, :]] = np.nan
-        distance[r] = 1 - np.nanmedian(g, axis=1)
+        if cosine:
+            d = 1 - x[r] @ x[ref].T
+        else:
+            d = np.sqrt(((x[r][:, None] - x[ref][None]) ** 2).sum(-1))
+        d[r[:, None] == ref[None, :]] = np.nan
+        distance[r] = np.nanmedian(d, axis=1)
+    return distance
+
+
+def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
+                   colours: np.ndarray | None = None, global_score: np.ndarray | None = None,
+                   usable: np.ndarray | None = None) -> pd.DataFrame:
+    """Per image: how far it is from its person's other photos, in the stem-centred embedding
+    (robust z within its stem) and, given `colours` (`colour_layout`), in clothes and hair colour
+    (the two z-scores averaged: sqrt(2) * mean); Datalab's outlier score (1 = typical, unlike any
+    face in the set when low) as a second evidence, the larger counts. P(outlier) from the tail
+    mixture -> columns distance, z, score. Each image is compared with its person's `usable`
+    photos (default all; the caller leaves out face-detector fallbacks, whose crops are not
+    comparable)."""
+    usable = np.ones(len(features), bool) if usable is None else np.asarray(usable, bool)
+    distance = _distance_to_person(stem_centred(features, stems), persons, usable, cosine=True)
     z = robust_z(distance, stems)
+    if colours is not None:
+        z = (z + robust_z(_distance_to_person(colours, persons, usable, cosine=False))) / np.sqrt(2)
     if global_score is not None:
         z = np.maximum(z, robust_z(-np.log(np.clip(global_score, 1e-12, None))))
     return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z)})
@@ -272,10 +307,12 @@ def quality_scores(stats: pd.DataFrame, face_width: np.ndarray, persons: np.ndar
 
 
 def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFrame, *,
-                     threshold: float = 0.5, use_datalab: bool = True) -> pd.DataFrame:
+                     colours: np.ndarray | None = None, threshold: float = 0.5,
+                     use_datalab: bool = True) -> pd.DataFrame:
     """The issue rows (pipeline.noise.ISSUE_COLUMNS) of the three types for the train images in
     `frame` (image_id, person_id, method, face_width: face box width / image width), their
-    `features` (unit rows) and `stats` (`image_stats`), all in the same order.
+    `features` (unit rows), `stats` (`image_stats`) and `colours` (`colour_layout`, optional),
+    all in the same order.
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
     takes it. A person flagged as a duplicate of another keeps image-level issues of its own.
@@ -291,8 +328,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
                            None if lab is None else lab["near_duplicate_sets"].tolist())
     fallback = ~frame["method"].isin(("short", "full", "short_low", "full_low")).to_numpy() \
         if "method" in frame else np.zeros(len(frame), bool)
-    out = outlier_scores(features, persons, stems, None if lab is None else lab["outlier_score"].to_numpy(),
-                         usable=~fallback)
+    out = outlier_scores(features, persons, stems, colours=colours,
+                         global_score=None if lab is None else lab["outlier_score"].to_numpy(), usable=~fallback)
     qual = quality_scores(stats, frame["face_width"].to_numpy(float), persons)
     rows = []
     seen: set[tuple[str, str]] = set()
@@ -345,4 +382,5 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, *, th
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     features = embed_crops(crops[train], embedder=embedder, size=size, threads=threads)
     stats = image_stats([read_rgb(p) for p in rows["path"]])
-    return find_type_issues(frame, features, stats, threshold=threshold, use_datalab=use_datalab)
+    return find_type_issues(frame, features, stats, colours=colour_layout(crops[train]), threshold=threshold,
+                            use_datalab=use_datalab)
