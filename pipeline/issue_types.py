@@ -93,6 +93,16 @@ def colour_layout(crops: np.ndarray) -> np.ndarray:
     return np.hstack([band(0.88, 1.0, 0.2, 0.8), band(0.0, 0.12, 0.3, 0.7)])
 
 
+def colour_grid(crops: np.ndarray, n: int = 4) -> np.ndarray:
+    """Per crop an n x n grid of mean colours as chromaticity and log brightness (exposure moves
+    the brightness, not the hue): the same person in the same masks gives the same grid."""
+    import cv2
+
+    g = np.stack([cv2.resize(np.asarray(c), (n, n), interpolation=cv2.INTER_AREA) for c in crops]).astype(np.float64)
+    total = g.sum(-1, keepdims=True) + 1
+    return np.concatenate([3 * g / total, 0.3 * np.log(total / 3 + 1)], -1).reshape(len(g), -1)
+
+
 def image_stats(images: Sequence[np.ndarray]) -> pd.DataFrame:
     """Per RGB image: mean luminance (0-255), share of clipped-white pixels, log variance of the
     Laplacian at a common width of 192 px (sharpness)."""
@@ -194,38 +204,72 @@ def stem_centred(features: np.ndarray, stems: np.ndarray) -> np.ndarray:
     return _unit(out)
 
 
-def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
-                     near_sets: Sequence[Sequence[int]] | None = None) -> pd.DataFrame:
-    """Per person its best-matching other person, the stem-aligned similarity and
-    P(same person) -> columns person_id, other, similarity, z, score."""
-    ids = np.unique(persons)
-    stem_names = np.unique(stems)
+def _stem_table(x: np.ndarray, persons: np.ndarray, stems: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[persons, stems, dim] (NaN where a person lacks a stem) and the sorted person ids."""
+    ids, stem_names = np.unique(persons), np.unique(stems)
     pi = {p: i for i, p in enumerate(ids)}
     si = {s: i for i, s in enumerate(stem_names)}
-    centred = stem_centred(features, stems)
-    table = np.full((len(ids), len(stem_names), features.shape[1]), np.nan)
+    table = np.full((len(ids), len(stem_names), x.shape[1]), np.nan)
     for row, (p, s) in enumerate(zip(persons, stems)):
-        table[pi[p], si[s]] = centred[row]
+        table[pi[p], si[s]] = x[row]
+    return table, ids
+
+
+def _stem_similarity(table: np.ndarray, *, cosine: bool) -> np.ndarray:
+    """Person x person: median over the stems both have of the photos' cosine (or minus their
+    euclidean distance), standardised robustly over all pairs."""
+    n, k = table.shape[:2]
     filled = ~np.isnan(table[..., 0])
     t0 = np.nan_to_num(table)
-    sims = np.einsum("psd,qsd->pqs", t0, t0)
-    both = filled[:, None, :] & filled[None, :, :]
-    sims = np.where(both, sims, np.nan)
+    sims = np.empty((n, n, k))
+    for j in range(k):
+        a = t0[:, j]
+        if cosine:
+            sims[:, :, j] = a @ a.T
+        else:
+            sq = (a**2).sum(1)
+            sims[:, :, j] = -np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * a @ a.T, 0))
+    sims[~(filled[:, None, :] & filled[None, :, :])] = np.nan
     with np.errstate(all="ignore"):
         sim = np.nanmedian(sims, axis=2)
-    sim = np.nan_to_num(sim, nan=-1.0)
+    off = ~np.eye(n, dtype=bool) & np.isfinite(sim)
+    if not off.any():
+        return np.zeros((n, n))
+    med = np.median(sim[off])
+    mad = 1.4826 * np.median(np.abs(sim[off] - med))
+    return np.nan_to_num((sim - med) / max(mad, 1e-9), nan=-1e9)
+
+
+def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
+                     colours: np.ndarray | None = None,
+                     near_sets: Sequence[Sequence[int]] | None = None) -> pd.DataFrame:
+    """Per person its best-matching other person and P(same person) -> columns person_id, other,
+    similarity, z, score. Photos are compared stem by stem (a person wears the same masks in every
+    session): the stem-centred embeddings' cosine plus, given `colours` (`colour_grid`), the colour
+    grids' distance, each standardised over all person pairs and summed; each person's best match
+    is then a robust z against all persons' best matches. Datalab near-duplicate sets that join
+    two persons make them each other's best match."""
+    persons = np.asarray(persons).astype(str)
+    table, ids = _stem_table(stem_centred(features, stems), persons, stems)
+    sim = _stem_similarity(table, cosine=True)
+    if colours is not None:
+        sim = sim + _stem_similarity(_stem_table(colours, persons, stems)[0], cosine=False)
     np.fill_diagonal(sim, -np.inf)
-    if near_sets is not None:  # Datalab's near duplicates across two persons: the same person
+    if near_sets is not None:
+        pi = {p: i for i, p in enumerate(ids)}
+        top_sim = float(np.max(sim[np.isfinite(sim)])) if np.isfinite(sim).any() else 0.0
         for row, others in enumerate(near_sets):
             for j in others:
                 a, b = pi[persons[row]], pi[persons[j]]
                 if a != b:
-                    sim[a, b] = sim[b, a] = max(sim[a, b], 1.0)
-    best = sim.argmax(1) if len(ids) > 1 else np.zeros(len(ids), int)
-    top = sim[np.arange(len(ids)), best] if len(ids) > 1 else np.zeros(len(ids))
-    z = robust_z(top) if len(ids) > 2 else np.zeros(len(ids))
-    return pd.DataFrame({"person_id": ids, "other": ids[best] if len(ids) > 1 else ids,
-                         "similarity": top, "z": z, "score": tail_probability(z)})
+                    sim[a, b] = sim[b, a] = max(sim[a, b], top_sim)
+    if len(ids) < 3:
+        return pd.DataFrame({"person_id": ids, "other": ids, "similarity": 0.0, "z": 0.0, "score": 0.0})
+    best = sim.argmax(1)
+    top = sim[np.arange(len(ids)), best]
+    z = robust_z(top)
+    return pd.DataFrame({"person_id": ids, "other": ids[best], "similarity": top, "z": z,
+                         "score": tail_probability(z)})
 
 
 def _distance_to_person(x: np.ndarray, persons: np.ndarray, usable: np.ndarray, *, cosine: bool) -> np.ndarray:
@@ -307,12 +351,12 @@ def quality_scores(stats: pd.DataFrame, face_width: np.ndarray, persons: np.ndar
 
 
 def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFrame, *,
-                     colours: np.ndarray | None = None, threshold: float = 0.5,
-                     use_datalab: bool = True) -> pd.DataFrame:
+                     colours: np.ndarray | None = None, grid: np.ndarray | None = None,
+                     threshold: float = 0.5, use_datalab: bool = True) -> pd.DataFrame:
     """The issue rows (pipeline.noise.ISSUE_COLUMNS) of the three types for the train images in
     `frame` (image_id, person_id, method, face_width: face box width / image width), their
-    `features` (unit rows), `stats` (`image_stats`) and `colours` (`colour_layout`, optional),
-    all in the same order.
+    `features` (unit rows), `stats` (`image_stats`), `colours` (`colour_layout`) and `grid`
+    (`colour_grid`; both optional), all in the same order.
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
     takes it. A person flagged as a duplicate of another keeps image-level issues of its own.
@@ -324,8 +368,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     image_ids = frame["image_id"].astype(str).to_numpy()
     stems = _stems(image_ids)
     lab = datalab_issues(features) if use_datalab and len(frame) > 11 else None
-    dup = duplicate_scores(features, persons, stems,
-                           None if lab is None else lab["near_duplicate_sets"].tolist())
+    dup = duplicate_scores(features, persons, stems, colours=grid,
+                           near_sets=None if lab is None else lab["near_duplicate_sets"].tolist())
     fallback = ~frame["method"].isin(("short", "full", "short_low", "full_low")).to_numpy() \
         if "method" in frame else np.zeros(len(frame), bool)
     out = outlier_scores(features, persons, stems, colours=colours,
@@ -382,5 +426,6 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, *, th
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     features = embed_crops(crops[train], embedder=embedder, size=size, threads=threads)
     stats = image_stats([read_rgb(p) for p in rows["path"]])
-    return find_type_issues(frame, features, stats, colours=colour_layout(crops[train]), threshold=threshold,
-                            use_datalab=use_datalab)
+    mine = np.asarray(crops[train])
+    return find_type_issues(frame, features, stats, colours=colour_layout(mine), grid=colour_grid(mine),
+                            threshold=threshold, use_datalab=use_datalab)
