@@ -1,23 +1,26 @@
 """Beyond wrong labels: duplicated persons, outlier images and unusable photos, person-aware.
 
-Every image gets an embedding (a frozen ImageNet EfficientNet-Lite0 on its face crop) and a few
-plain image statistics; cleanlab's Datalab finds near duplicates and outliers image by image on the
-embeddings, and this module puts the person on top:
+Every train image gets an embedding (a frozen ImageNet EfficientNet-Lite0 on its face crop), a
+coarse colour grid of the crop and a few plain statistics of the original file; cleanlab's
+Datalab looks for near duplicates image by image on the embeddings, and this module puts the
+person on top:
 
 - `duplicate` (person level): two person ids whose photos show the same person. Photos are
   compared stem by stem (mask1 with mask1, ..., normal with normal: a person wears the same five
-  masks in every session), so a pair's similarity is the median over stems of the cosine between
-  the two photos of that stem; each person's best match is scored against all persons' best
-  matches. Datalab near-duplicate sets that join two persons count as a match too.
+  masks in every session): embedding cosine (features centred per stem) and colour-grid distance,
+  median over stems, each standardised over all pairs and summed; each person's best match is
+  scored against all persons' best matches, mutual best matches only. Datalab near-duplicate
+  sets that join two persons make them a match.
 - `outlier` (image level): a photo unlike the rest of its person's photos (a stranger, an empty
-  room): the distance to the person's other photos, standardised within each stem, together with
-  Datalab's outlier score (unlike any face in the set).
-- `quality` (image level): too dark, overexposed, blurred, or a tiny face, from the original
-  file's brightness, clipped share, sharpness (variance of the Laplacian) and the face box size;
-  face-detector fallbacks (`faces.parquet` method person / centre) are reported here as well.
+  room): its distance to the person's other photos in the embedding and the colour grid,
+  standardised within each stem.
+- `quality` (image level): too dark, overexposed, blurred, or a face box far off the person's
+  others, from the original file's brightness, clipped share, sharpness (variance of the
+  Laplacian) and the face box width, each against the same person's other photos; face-detector
+  fallbacks (`faces.parquet` method person / centre) are listed here as well.
 
-Scores are probabilities: each type's evidence is a robust z-score, and a two-component mixture
-(clean: N(0, 1); issue: a free normal, fitted by EM) turns it into P(issue is real)."""
+Scores are probabilities: each evidence is a robust z-score, and a two-component mixture (clean:
+N(0, s^2); issue: a normal at least 4 s above 0, fitted by EM) turns it into P(issue is real)."""
 
 from __future__ import annotations
 
@@ -76,21 +79,6 @@ def embed_crops(crops: np.ndarray, *, embedder: Embedder = "efficientnet_lite0",
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def colour_layout(crops: np.ndarray) -> np.ndarray:
-    """Per crop the median colour of the clothes (bottom band) and of the hair (top band), as
-    chromaticity and log brightness: what a person keeps over the seven photos while the mask
-    changes."""
-    x = np.asarray(crops, np.float32)
-    h, w = x.shape[1:3]
-
-    def band(y0: float, y1: float, x0: float, x1: float) -> np.ndarray:
-        b = x[:, int(y0 * h):max(int(y1 * h), int(y0 * h) + 1), int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
-        c = np.median(b.reshape(len(x), -1, 3), axis=1)
-        total = c.sum(1, keepdims=True) + 1
-        return np.hstack([3 * c / total, 0.3 * np.log(total / 3 + 1)])
-    return np.hstack([band(0.88, 1.0, 0.2, 0.8), band(0.0, 0.12, 0.3, 0.7)])
 
 
 def colour_grid(crops: np.ndarray, n: int = 4) -> np.ndarray:
@@ -241,19 +229,19 @@ def _stem_similarity(table: np.ndarray, *, cosine: bool) -> np.ndarray:
 
 
 def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
-                     colours: np.ndarray | None = None,
+                     grid: np.ndarray | None = None,
                      near_sets: Sequence[Sequence[int]] | None = None) -> pd.DataFrame:
     """Per person its best-matching other person and P(same person) -> columns person_id, other,
     similarity, z, score. Photos are compared stem by stem (a person wears the same masks in every
-    session): the stem-centred embeddings' cosine plus, given `colours` (`colour_grid`), the colour
+    session): the stem-centred embeddings' cosine plus, given `grid` (`colour_grid`), the colour
     grids' distance, each standardised over all person pairs and summed; each person's best match
     is then a robust z against all persons' best matches. Datalab near-duplicate sets that join
     two persons make them each other's best match."""
     persons = np.asarray(persons).astype(str)
     table, ids = _stem_table(stem_centred(features, stems), persons, stems)
     sim = _stem_similarity(table, cosine=True)
-    if colours is not None:
-        sim = sim + _stem_similarity(_stem_table(colours, persons, stems)[0], cosine=False)
+    if grid is not None:
+        sim = sim + _stem_similarity(_stem_table(grid, persons, stems)[0], cosine=False)
     np.fill_diagonal(sim, -np.inf)
     if near_sets is not None:
         pi = {p: i for i, p in enumerate(ids)}
@@ -290,20 +278,20 @@ def _distance_to_person(x: np.ndarray, persons: np.ndarray, usable: np.ndarray, 
 
 
 def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
-                   colours: np.ndarray | None = None, global_score: np.ndarray | None = None,
+                   grid: np.ndarray | None = None, global_score: np.ndarray | None = None,
                    usable: np.ndarray | None = None) -> pd.DataFrame:
-    """Per image: how far it is from its person's other photos, in the stem-centred embedding
-    (robust z within its stem) and, given `colours` (`colour_layout`), in clothes and hair colour
-    (the two z-scores averaged: sqrt(2) * mean); Datalab's outlier score (1 = typical, unlike any
-    face in the set when low) as a second evidence, the larger counts. P(outlier) from the tail
+    """Per image: how far it is from its person's other photos in the stem-centred embedding
+    (1 - median cosine) and, given `grid` (`colour_grid`), in colour layout (median distance),
+    each a robust z within its stem, averaged as sqrt(2) * mean; optionally the larger of that
+    and Datalab's outlier score as a z (`global_score`, 1 = typical). P(outlier) from the tail
     mixture -> columns distance, z, score. Each image is compared with its person's `usable`
     photos (default all; the caller leaves out face-detector fallbacks, whose crops are not
     comparable)."""
     usable = np.ones(len(features), bool) if usable is None else np.asarray(usable, bool)
     distance = _distance_to_person(stem_centred(features, stems), persons, usable, cosine=True)
     z = robust_z(distance, stems)
-    if colours is not None:
-        z = (z + robust_z(_distance_to_person(colours, persons, usable, cosine=False))) / np.sqrt(2)
+    if grid is not None:
+        z = (z + robust_z(_distance_to_person(grid, persons, usable, cosine=False), stems)) / np.sqrt(2)
     if global_score is not None:
         z = np.maximum(z, robust_z(-np.log(np.clip(global_score, 1e-12, None))))
     return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z)})
@@ -351,12 +339,12 @@ def quality_scores(stats: pd.DataFrame, face_width: np.ndarray, persons: np.ndar
 
 
 def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFrame, *,
-                     colours: np.ndarray | None = None, grid: np.ndarray | None = None,
-                     threshold: float = 0.5, use_datalab: bool = True) -> pd.DataFrame:
+                     grid: np.ndarray | None = None, threshold: float = 0.5,
+                     use_datalab: bool = True) -> pd.DataFrame:
     """The issue rows (pipeline.noise.ISSUE_COLUMNS) of the three types for the train images in
     `frame` (image_id, person_id, method, face_width: face box width / image width), their
-    `features` (unit rows), `stats` (`image_stats`), `colours` (`colour_layout`) and `grid`
-    (`colour_grid`; both optional), all in the same order.
+    `features` (unit rows), `stats` (`image_stats`) and `grid` (`colour_grid`, optional), all
+    in the same order.
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
     takes it. A person flagged as a duplicate of another keeps image-level issues of its own.
@@ -368,12 +356,13 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     image_ids = frame["image_id"].astype(str).to_numpy()
     stems = _stems(image_ids)
     lab = datalab_issues(features) if use_datalab and len(frame) > 11 else None
-    dup = duplicate_scores(features, persons, stems, colours=grid,
+    dup = duplicate_scores(features, persons, stems, grid=grid,
                            near_sets=None if lab is None else lab["near_duplicate_sets"].tolist())
     fallback = ~frame["method"].isin(("short", "full", "short_low", "full_low")).to_numpy() \
         if "method" in frame else np.zeros(len(frame), bool)
-    out = outlier_scores(features, persons, stems, colours=colours,
-                         global_score=None if lab is None else lab["outlier_score"].to_numpy(), usable=~fallback)
+    # Datalab's outlier score is not used: alone it ranked the planted outliers at AP 0.30-0.31
+    # (seeds 0, 1) and, as a second evidence, it lowered precision (README, "Beyond wrong labels")
+    out = outlier_scores(features, persons, stems, grid=grid, usable=~fallback)
     qual = quality_scores(stats, frame["face_width"].to_numpy(float), persons)
     rows = []
     seen: set[tuple[str, str]] = set()
@@ -427,5 +416,5 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, *, th
     features = embed_crops(crops[train], embedder=embedder, size=size, threads=threads)
     stats = image_stats([read_rgb(p) for p in rows["path"]])
     mine = np.asarray(crops[train])
-    return find_type_issues(frame, features, stats, colours=colour_layout(mine), grid=colour_grid(mine),
-                            threshold=threshold, use_datalab=use_datalab)
+    return find_type_issues(frame, features, stats, grid=colour_grid(mine), threshold=threshold,
+                            use_datalab=use_datalab)
