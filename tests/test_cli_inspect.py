@@ -189,6 +189,11 @@ def test_field_filters_and_issue_types_keep_the_contract_columns(files):
     assert rows["field"].tolist() == ["duplicate", "quality"]
     assert rows["suggested"].tolist() == ["000001", "exclude"] and rows["image_id"].iloc[0] == "*"
     assert invoke(paths, "--field", "blur").exit_code == 2
+    html = paths["issues.csv"].parent / "types.html"
+    out = invoke(paths, "--field", "duplicate,quality", "--html", html)
+    assert out.exit_code == 0, out.output
+    page = html.read_text()
+    assert "duplicate:000003" in page and "quality:000001_male_Asian_45/mask2" in page and "gender:" not in page
 
 
 def test_accept_a_duplicate_and_a_quality_issue_through_the_one_writer(files):
