@@ -282,7 +282,8 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
                    usable: np.ndarray | None = None) -> pd.DataFrame:
     """Per image: how far it is from its person's other photos in the stem-centred embedding
     (1 - median cosine) and, given `grid` (`colour_grid`), in colour layout (median distance),
-    each a robust z within its stem, averaged as sqrt(2) * mean; optionally the larger of that
+    each a robust z within its stem, averaged as sqrt(2) * mean, minus the median of that over the
+    person's photos; optionally the larger of that
     and Datalab's outlier score as a z (`global_score`, 1 = typical). P(outlier) from the tail
     mixture -> columns distance, z, score. Each image is compared with its person's `usable`
     photos (default all; the caller leaves out face-detector fallbacks, whose crops are not
@@ -292,6 +293,9 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     z = robust_z(distance, stems)
     if grid is not None:
         z = (z + robust_z(_distance_to_person(grid, persons, usable, cosine=False), stems)) / np.sqrt(2)
+    # a person photographed hard throughout (blurred, occluded) has every photo far from the
+    # others: the evidence is how much further this photo is than the person's typical photo
+    z = z - pd.Series(z).groupby(np.asarray(persons)).transform("median").to_numpy()
     if global_score is not None:
         z = np.maximum(z, robust_z(-np.log(np.clip(global_score, 1e-12, None))))
     return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z)})
