@@ -10,8 +10,10 @@ new `noise.find` option costs seconds.
     python benchmarks/noise.py                          # seeds 0, 1, 2 at the default rates + seed 0 at 6/3/4 %
     python benchmarks/noise.py --train                  # + truth.f1_macro curated vs raw per seed
     python benchmarks/noise.py -S oof.epochs=8 --tag e8 # another OOF profile, side by side with the default
+    python benchmarks/noise.py --types-only --cases seed0 seed1 seed2   # duplicate/outlier/quality, no OOF
 
-Prints, per case and field (mask, gender, age, overall), person-level precision, recall, F1 at the
+Prints, per case and field (mask, gender, age, overall; and the issue types duplicate, outlier,
+quality), person-level (image-level for outlier and quality) precision, recall, F1 at the
 operating point, average precision of the ranked list, precision at k = number of true errors,
 the age oracle AP, and the seconds each stage took."""
 
@@ -31,12 +33,13 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-PREP = ["synth", "ingest", "faces", "relabel"]
+PREP = ["synth", "ingest", "faces", "relabel", "issue_types"]
 CURATE = ["oof", "noise"]
 TRAIN = ["rebalance", "train", "predict", "evaluate"]
 # Which params sections each stage reads: a stage reruns when these (or an earlier stage) changed.
 READS = {"synth": ["seed", "synth"], "ingest": ["data", "ingest"], "faces": ["seed", "faces"],
-         "relabel": ["relabel"], "oof": ["seed", "cpu_threads", "oof"], "noise": ["relabel", "noise"],
+         "relabel": ["relabel"], "issue_types": ["noise"], "oof": ["seed", "cpu_threads", "oof"],
+         "noise": ["relabel", "noise"],
          "rebalance": ["seed", "noise", "rebalance"], "train": ["seed", "cpu_threads", "train", "rebalance"],
          "predict": ["predict"], "evaluate": []}
 CASES = {  # name: (seed, gender_noise, swap_noise, age_noise); None = params.yaml's rates
@@ -105,12 +108,24 @@ def curation_table(work: Path, params: dict) -> pd.DataFrame:
     from pipeline.curation_metrics import score_issues
 
     truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str})
-    issues = pd.read_csv(work / "reports/noise/issues.csv", dtype={"person_id": str, "image_id": str})
+    issues = pd.read_csv(work / "reports/noise/issues.csv", dtype={"person_id": str, "image_id": str, "given": str, "suggested": str})
     scores = score_issues(issues, truth[truth["split"] == "train"], age_edges=params["relabel"]["age_edges"])
     rows = {field: {k: v for k, v in m.items() if not isinstance(v, dict)}
             for field, m in scores.items() if isinstance(m, dict)}
     rows["overall"] = {k: v for k, v in scores.items() if not isinstance(v, dict)}
     return pd.DataFrame(rows).T
+
+
+def types_table(work: Path, params: dict, issues_csv: str = "reports/noise/issues.csv") -> pd.DataFrame:
+    """Duplicate (person level), outlier and quality (image level): precision, recall, F1, AP, p@k,
+    flagged, noisy against truth.csv (`pipeline.curation_metrics.score_types`)."""
+    from pipeline.curation_metrics import score_types
+
+    truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str},
+                        keep_default_na=False)
+    issues = pd.read_csv(work / issues_csv, dtype={"person_id": str, "image_id": str, "given": str,
+                                                   "suggested": str}, keep_default_na=False)
+    return pd.DataFrame(score_types(issues, truth, threshold=params["noise"]["types"]["threshold"])).T
 
 
 def age_rankings(work: Path, params: dict) -> dict[str, float]:
@@ -154,17 +169,27 @@ def run_case(name: str, args: argparse.Namespace, threads: int | None) -> tuple[
     if threads and "cpu_threads" in params:
         params["cpu_threads"] = threads  # stage.start() pins torch to this, over OMP_NUM_THREADS
     work = args.out / args.tag / name.replace("/", "-").replace("%", "pct")
+    if args.types_only:  # the issue types need no OOF model: synth .. faces, then issue_types
+        seconds = run_stages(work, params, PREP, repo=args.repo, threads=threads)
+        types = types_table(work, params, "data/interim/issue_types.csv")
+        row = {"case": name, "issue_types_s": round(seconds["issue_types"], 1)}
+        row.update({f"{f}.{m}": types.loc[f, m] for f in types.index for m in ("precision", "recall", "ap")})
+        return (f"\n== {name} (seed {seed}) issue_types {seconds['issue_types']:.0f} s\n"
+                + types.to_string(float_format=lambda v: f"{v:.3f}")), row
     seconds = run_stages(work, params, PREP + CURATE, repo=args.repo, threads=threads)
     table = curation_table(work, params)
+    types = types_table(work, params)
     lines = [f"\n== {name} (seed {seed}, rates {rates or 'default'}) "
              f"oof {seconds['oof']:.0f} s, noise {seconds['noise']:.1f} s",
-             table.to_string(float_format=lambda v: f"{v:.3f}")]
+             table.to_string(float_format=lambda v: f"{v:.3f}"),
+             "beyond wrong labels:", types.to_string(float_format=lambda v: f"{v:.3f}")]
     ranks = age_rankings(work, params)
     if ranks:
         lines.append("age AP over all persons by ranking: " + ", ".join(f"{k} {v:.3f}" for k, v in ranks.items()))
     row = {"case": name, "oof_s": round(seconds["oof"], 1)}
     row.update({f"{f}.{m}": table.loc[f, m] for f in table.index for m in ("precision", "recall", "ap")
                 if m in table.columns and pd.notna(table.loc[f, m])})
+    row.update({f"{f}.{m}": types.loc[f, m] for f in types.index for m in ("precision", "recall", "ap")})
     if "oracle_ap" in table.columns:
         row["age.oracle_ap"] = table.loc["age", "oracle_ap"]
     if args.train:
@@ -191,6 +216,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     ap.add_argument("--train", action="store_true", help="also train curated and raw and compare truth.f1_macro")
+    ap.add_argument("--types-only", action="store_true",
+                    help="only the issue types (duplicate, outlier, quality): no OOF models, minutes per seed")
     ap.add_argument("--arm", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                     help="with --train, one more arm beside curated and raw, e.g. agedrop:noise.per_field.age=drop")
     ap.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -38,6 +38,15 @@ def synth(
     age_noise: float = typer.Option(0.03, "--age-noise", min=0, max=1,
                                     help="Share of train persons whose age is moved 6-15 years "
                                     "across a bin edge (30 or 58)."),
+    duplicate_noise: float = typer.Option(0.02, "--duplicate-noise", min=0, max=1,
+                                          help="Share of train persons filed again under a new id "
+                                          "(truth: duplicate_person, duplicate_of)."),
+    outlier_noise: float = typer.Option(0.01, "--outlier-noise", min=0, max=1,
+                                        help="Share of train images replaced by a stranger or an empty "
+                                        "room (truth: outlier_image)."),
+    quality_noise: float = typer.Option(0.02, "--quality-noise", min=0, max=1,
+                                        help="Share of train images made dark, overexposed, blurred or "
+                                        "tiny (truth: low_quality)."),
     size: tuple[int, int] = typer.Option((192, 256), "--size", metavar="W H",
                                          help="Image width and height (real data: 384 512)."),
     workers: int = typer.Option(0, "--workers", min=0, help="Processes (0 = all cores)."),
@@ -55,7 +64,9 @@ def synth(
     try:
         stats = generate(out, persons=persons, eval_persons=eval_persons, seed=seed,
                          image_size=size, gender_noise=gender_noise, swap_noise=swap_noise,
-                         age_noise=age_noise, workers=workers, hard_rate=hard_rate,
+                         age_noise=age_noise, duplicate_noise=duplicate_noise,
+                         outlier_noise=outlier_noise, quality_noise=quality_noise,
+                         workers=workers, hard_rate=hard_rate,
                          overwrite=overwrite)
     except (FileExistsError, ValueError) as e:
         Console(stderr=True).print(f"[red]{e}[/red]")
@@ -64,7 +75,8 @@ def synth(
     Console().print(
         f"{stats['images']} images ({stats['train_images']} train, {stats['eval_images']} eval) "
         f"-> {out} in {stats['seconds']:.1f}s ({stats['images_per_s']:.0f} img/s, "
-        f"{stats['workers']} workers)\nnoisy persons: {noise}; hard persons: "
+        f"{stats['workers']} workers)\nnoisy persons: {noise}; "
+        f"{', '.join(f'{k} {v}' for k, v in stats['issues'].items())}; hard persons: "
         f"{stats['hard_persons']}; ground truth: {Path(out) / 'truth.csv'}")
 
 
@@ -154,6 +166,8 @@ def inspect_noise(
                                         "which known fixes are flagged and which are not."),
     show_all: bool = typer.Option(False, "--all", help="Also show issues already decided in the "
                                   "corrections file."),
+    field: list[str] = typer.Option([], "--field", metavar="F", help="Only issues of these fields (repeat or "
+                                    "comma-separate): mask, gender, age, duplicate, outlier, quality."),
     issues_path: Path = typer.Option(Path("reports/noise/issues.csv"), "--issues",
                                      help="Ranked issues written by the noise stage."),
     labels_path: Path = typer.Option(Path("data/processed/labels.parquet"), "--labels",
@@ -184,8 +198,17 @@ def inspect_noise(
     if not issues_path.exists():
         err.print(f"[red]{issues_path} does not exist yet: run `dvc repro noise` first.[/red]")
         raise typer.Exit(1)
-    issues = pd.read_csv(issues_path, dtype={"issue_id": str, "person_id": str, "image_id": str},
+    issues = pd.read_csv(issues_path, dtype={"issue_id": str, "person_id": str, "image_id": str, "given": str, "suggested": str},
                          keep_default_na=False).astype({"score": float})
+    fields = _split_ids(field)
+    if fields:
+        from pipeline.corrections import FIELDS, TYPE_FIELDS
+
+        bad = sorted(set(fields) - set(FIELDS + TYPE_FIELDS))
+        if bad:
+            err.print(f"[red]--field {', '.join(bad)}: should be one of {', '.join(FIELDS + TYPE_FIELDS)}[/red]")
+            raise typer.Exit(2)
+        issues = issues[issues["field"].isin(fields)].reset_index(drop=True)
 
     if serve:
         from pipeline.review.app import Sources, serve as serve_app

@@ -28,6 +28,8 @@ CORRECTION_COLUMNS = ["person_id", "image_id", "field", "value", "decision", "so
 KEY = ["person_id", "image_id", "field"]
 SWAP = "swap_incorrect_normal"
 FIELDS = ("mask", "gender", "age")
+TYPE_FIELDS = ("duplicate", "outlier", "quality")  # beyond wrong labels (pipeline.issue_types)
+EXCLUDE = "exclude"
 Decision = Literal["accept", "reject"]
 PERSON = "*"  # image_id of person-level rows
 
@@ -98,8 +100,14 @@ def check_value(field: str, value: str, *, swap: bool = False) -> str:
         if (value.isdigit() and 0 < int(value) < 120) or _BIN.match(value):
             return value
         raise ValueError(f"age must be years (1-119) or a bin name like '<30', '30-57', '>=58'; got {value!r}")
+    elif field == "duplicate":
+        if value and value != EXCLUDE:
+            return value  # the person id this one is the same person as (merge), or exclude (drop)
+        allowed = (EXCLUDE,)
+    elif field in TYPE_FIELDS:
+        allowed = (EXCLUDE,)
     else:
-        raise ValueError(f"field must be one of {FIELDS}, got {field!r}")
+        raise ValueError(f"field must be one of {FIELDS + TYPE_FIELDS}, got {field!r}")
     if value not in allowed:
         raise ValueError(f"{field} must be one of {list(allowed)}, got {value!r}")
     return value
@@ -183,6 +191,9 @@ def apply_corrections(labels_df: pd.DataFrame, corrections_df: pd.DataFrame, *,
     values = {"mask": codes(out["mask"], L.MASKS).copy(), "gender": codes(out["gender"], L.GENDERS).copy(),
               "age": out["age"].to_numpy(dtype=int).copy()}
     changed = {f: np.zeros(len(out), bool) for f in FIELDS}
+    type_changed = {f: np.zeros(len(out), bool) for f in TYPE_FIELDS}
+    if "excluded" not in out:
+        out["excluded"] = False
     person = out["person_id"].astype(str).to_numpy()
     image = out["image_id"].astype(str).to_numpy()
     unmatched = []
@@ -193,8 +204,16 @@ def apply_corrections(labels_df: pd.DataFrame, corrections_df: pd.DataFrame, *,
         if not sel.any():
             unmatched.append({**row._asdict(), "reason": "no such person" if iid in (PERSON, "") else "no such image"})
             continue
+        if field in TYPE_FIELDS:
+            merge = field == "duplicate" and value != EXCLUDE
+            if merge:  # the same person filed twice: one person id, so folds keep the two together
+                out.loc[sel, "person_id"] = value
+            else:
+                out.loc[sel, "excluded"] = True
+            type_changed[field] |= sel
+            continue
         if field not in FIELDS:
-            raise ValueError(f"correction field must be one of {FIELDS}, got {field!r} (person {pid})")
+            raise ValueError(f"correction field must be one of {FIELDS + TYPE_FIELDS}, got {field!r} (person {pid})")
         old = values[field].copy()
         if field == "age":
             values["age"][sel] = target_ages(value, values["age"][sel])
@@ -210,7 +229,8 @@ def apply_corrections(labels_df: pd.DataFrame, corrections_df: pd.DataFrame, *,
     out["age"] = values["age"]
     out["age_bin"] = L.age_bin(values["age"], age_edges)
     out["label"] = L.encode(values["mask"], values["gender"], out["age_bin"].to_numpy())
-    out["corrected"] = [",".join(f for f in FIELDS if changed[f][i]) for i in range(len(out))]
+    changed.update(type_changed)
+    out["corrected"] = [",".join(f for f in FIELDS + TYPE_FIELDS if changed[f][i]) for i in range(len(out))]
     unmatched_df = pd.DataFrame(unmatched, columns=[*CORRECTION_COLUMNS, "reason"]) if unmatched \
         else pd.DataFrame(columns=[*CORRECTION_COLUMNS, "reason"])
     return out, unmatched_df

@@ -93,6 +93,37 @@ def score_issues(issues: pd.DataFrame, truth: pd.DataFrame, *,
     return out
 
 
+TYPE_NOISE = {"duplicate": "duplicate_person", "outlier": "outlier_image", "quality": "low_quality"}
+
+
+def score_types(issues: pd.DataFrame, truth: pd.DataFrame, *, threshold: float = 0.5) -> dict[str, Any]:
+    """Flag quality of the issue types beyond wrong labels (`list_scores` per type): duplicate at
+    person level (a hit names the copy and its original, either way round), outlier and quality at
+    image level. Rows scored below `threshold` (face-detector fallbacks listed for review) are
+    ranked for the AP but not counted as flags."""
+    t = truth[truth["split"] == "train"] if "split" in truth else truth
+    out: dict[str, Any] = {}
+    for field, noise in TYPE_NOISE.items():
+        rows = issues[issues["field"] == field].astype({"score": float})
+        rows = rows.sort_values("score", ascending=False, kind="stable")
+        if field == "duplicate":
+            copies = t[t["noise"] == noise]
+            pairs = {frozenset((str(a), str(b))) for a, b in
+                     zip(copies["person_id"], copies.get("duplicate_of", pd.Series("", index=copies.index)))}
+            hits = np.array([frozenset((str(a), str(b))) in pairs
+                             for a, b in zip(rows["person_id"], rows["suggested"])], dtype=bool)
+            n_true = len(pairs)
+        else:
+            wrong = set(t.loc[t["noise"] == noise, "image_id"].astype(str))
+            hits = rows["image_id"].astype(str).isin(wrong).to_numpy()
+            n_true = len(wrong)
+        flagged = (rows["score"] >= threshold).to_numpy()
+        scores = list_scores(hits[flagged], n_true)
+        scores["ap"] = ranked_ap(hits, n_true)
+        out[field] = scores
+    return out
+
+
 def action_effects(train_set: pd.DataFrame, truth: pd.DataFrame, *,
                    age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> dict[str, int]:
     """What the rebalance stage did to the training rows, judged by the truth: rows it excluded

@@ -22,3 +22,23 @@ def person_folds(person_id: np.ndarray, strat: np.ndarray, *, k: int, seed: int)
     for i, (_, held_out) in enumerate(splitter.split(np.zeros(len(strat)), strat, groups=person_id)):
         fold[held_out] = i
     return fold
+
+
+def same_person_groups(person_id: np.ndarray, pairs: "list[tuple[str, str]]") -> np.ndarray:
+    """A group id per row: `person_id`, except that persons joined by `pairs` (e.g. flagged
+    duplicates: two ids, one person) share the smallest id among them, so `person_folds` on the
+    result keeps them on the same side of every split. scipy's connected components do the union."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    person_id = np.asarray(person_id).astype(str)
+    ids = np.unique(np.concatenate([person_id, np.asarray(pairs, dtype=str).reshape(-1)]))
+    index = {p: i for i, p in enumerate(ids)}
+    a = [index[str(x)] for x, _ in pairs]
+    b = [index[str(y)] for _, y in pairs]
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(ids), len(ids)))
+    _, component = connected_components(graph, directed=False)
+    smallest = {}
+    for p, c in zip(ids, component):
+        smallest.setdefault(c, p)  # ids are sorted: the first seen is the smallest
+    return np.array([smallest[component[index[p]]] for p in person_id])

@@ -139,6 +139,9 @@ class Synth(Section):
     gender_noise: Share
     swap_noise: Share
     age_noise: Share
+    duplicate_noise: Share = 0.0
+    outlier_noise: Share = 0.0
+    quality_noise: Share = 0.0
     workers: Count = 0
 
 
@@ -173,11 +176,21 @@ def _find_model() -> type[BaseModel]:
 Find = _find_model()
 
 
+def _types_model() -> type[BaseModel]:
+    """noise.types: the keyword options of pipeline.issue_types.detect."""
+    return create_model("Types", __base__=Section, **keyword_options("pipeline.issue_types", "detect"))
+
+
+Types = _types_model()
+IssueField = Literal["mask", "gender", "age", "duplicate", "outlier", "quality"]
+
+
 class Noise(Section):
     action: Action
-    per_field: dict[HeadField, Action] = Field(default_factory=dict)
+    per_field: dict[IssueField, Action] = Field(default_factory=dict)
     min_score: NonNegative = 0.0
     find: Find = Field(default_factory=Find)  # type: ignore[valid-type]
+    types: Types = Field(default_factory=Types)  # type: ignore[valid-type]
 
 
 class Rebalance(Section):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import labels as L
-from pipeline.corrections import apply_corrections, decided, plain_label
+from pipeline.corrections import TYPE_FIELDS, apply_corrections, decided, plain_label
 
 ACTIONS = ("relabel", "drop", "none")
 BALANCING = ("weighted", "loss", "none")
@@ -41,7 +41,12 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
     costs less than moving a right label into the wrong bin. `action="none"` turns all off.
 
     Person-level issues (image_id "*") act on all of the person's rows; the caller leaves out the
-    issues a person rejected. Adds an `action` column naming what was done to each row."""
+    issues a person rejected. Adds an `action` column naming what was done to each row.
+
+    Beyond wrong labels (pipeline.issue_types): `duplicate` relabel merges the copy into the
+    other person id (one person for the folds), drop excludes the copy; `outlier` and `quality`
+    exclude the image under relabel or drop (there is no label to fix). Rows of kind `fallback`
+    (a face-detector fallback the quality model does not call unusable) are for review only."""
     per_field = dict(per_field or {})
     for name, value in {"noise.action": action, **{f"noise.per_field.{k}": v for k, v in per_field.items()}}.items():
         if value not in ACTIONS:
@@ -53,6 +58,8 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
     todo = issues[issues["score"] >= min_score]
     names = {"mask": L.MASKS, "gender": L.GENDERS, "age": L.age_bin_names(age_edges)}
     column = {"mask": "mask", "gender": "gender", "age": "age_bin"}
+    if "kind" in todo:
+        todo = todo[todo["kind"].astype(str) != "fallback"]
     for issue in todo.itertuples():
         act = per_field.get(issue.field, action)
         if act == "none":
@@ -61,7 +68,9 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
             rows = out["person_id"].astype(str) == str(issue.person_id)
         else:
             rows = out["image_id"] == issue.image_id
-        if act == "drop":
+        if issue.field == "duplicate" and act == "relabel":
+            out.loc[rows, "person_id"] = str(issue.suggested)
+        elif act == "drop" or issue.field in TYPE_FIELDS:
             out.loc[rows, "excluded"] = True
         else:
             out.loc[rows, column[issue.field]] = names[issue.field].index(plain_label(issue.suggested))

@@ -29,11 +29,14 @@ from pipeline.workers import process_pool
 STEMS = tuple(MASK_FILES)  # mask1..mask5, incorrect_mask, normal
 AGE_EDGES = (30, 58)
 NOISE_KINDS = ("none", "gender_flip", "mask_swap", "age_shift")
+ISSUE_KINDS = ("duplicate_person", "outlier_image", "low_quality")  # beyond wrong labels
+OUTLIER_KINDS = ("stranger", "no_face")
+QUALITY_KINDS = ("dark", "overexposed", "blurred", "tiny")
 HARD_KINDS = ("small", "dark", "occluded", "off_centre", "blurred")
-SPLIT_CODES = {"train": 0, "eval": 1}
+SPLIT_CODES = {"train": 0, "eval": 1, "extra": 2}  # extra: strangers photographed into a folder
 TRUTH_COLUMNS = [
     "split", "image_id", "person_id", "mask_given", "mask_true", "gender_given", "gender_true",
-    "age_given", "age_true", "age_apparent", "noise",
+    "age_given", "age_true", "age_apparent", "noise", "duplicate_of", "issue_detail",
 ]
 
 # Person statistics shaped like the competition data (2,700 persons): many under 30, a sparse
@@ -145,6 +148,81 @@ def assign_noise(persons: list[Person], *, seed: int, gender_noise: float, swap_
         age = shift_age(p.age, rng, age_edges) if kind == "age_shift" else p.age
         given.append(Given(gender, age, str(kind)))
     return given
+
+
+@dataclass(frozen=True)
+class Issues:
+    """Problems beyond wrong labels, drawn from their own random streams (the persons, looks,
+    photos and label noise above are the same with or without them)."""
+
+    duplicates: tuple[int, ...] = ()  # train index of each duplicated person (one new id each)
+    images: tuple[tuple[int, str, str, str], ...] = ()  # (train index, stem, noise kind, detail)
+    scene_seeds: tuple[int, ...] = ()  # the duplicate's new photo session (background)
+
+
+def assign_issues(persons: list[Person], given: list[Given], *, seed: int, duplicate_noise: float,
+                  outlier_noise: float, quality_noise: float) -> Issues:
+    """round(duplicate_noise * persons) persons filed again under a new id, and
+    round(rate * images) outlier / low-quality images, at most one per person. All are drawn
+    among persons without label noise and not photographed hard, in disjoint sets."""
+    n, k = len(persons), len(STEMS)
+    rates = (duplicate_noise, outlier_noise, quality_noise)
+    if any(not 0 <= r <= 1 for r in rates):
+        raise ValueError("duplicate, outlier and quality noise must be in [0, 1]")
+    n_dup, n_out, n_low = round(duplicate_noise * n), round(outlier_noise * n * k), \
+        round(quality_noise * n * k)
+    pool = [i for i, (p, g) in enumerate(zip(persons, given)) if g.noise == "none" and not p.hard]
+    if n_dup + n_out + n_low > len(pool):
+        raise ValueError(f"{n_dup + n_out + n_low} duplicated/outlier/low-quality persons wanted, "
+                         f"only {len(pool)} clean persons: lower the rates")
+    rng = np.random.default_rng([seed, 7927])
+    chosen = [pool[i] for i in rng.permutation(len(pool))[:n_dup + n_out + n_low]]
+    dup, out, low = chosen[:n_dup], chosen[n_dup:n_dup + n_out], chosen[n_dup + n_out:]
+    images = [(i, str(rng.choice(STEMS)), "outlier_image", str(rng.choice(OUTLIER_KINDS)))
+              for i in out]
+    images += [(i, str(rng.choice(STEMS)), "low_quality", str(rng.choice(QUALITY_KINDS)))
+               for i in low]
+    return Issues(tuple(int(i) for i in dup), tuple(sorted(images)),
+                  tuple(int(s) for s in rng.integers(2**31, size=n_dup)))
+
+
+def degrade(photo: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """An unusable version of `photo`: far darker or brighter than the hard cases, blurred well
+    past them, or the person shrunk to a tiny figure in the frame."""
+    h, w = photo.shape[:2]
+    x = photo.astype(np.float32)
+    if kind == "dark":
+        x = x * rng.uniform(0.06, 0.12) + rng.standard_normal((h, w, 1)).astype(np.float32) * 2
+    elif kind == "overexposed":
+        x = x * rng.uniform(2.2, 2.8) + 60
+    elif kind == "blurred":
+        x = cv2.GaussianBlur(photo, (0, 0), rng.uniform(4.5, 6.5) * w / 192).astype(np.float32)
+    elif kind == "tiny":
+        s = rng.uniform(0.22, 0.3)
+        small = cv2.resize(photo, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+        x = cv2.GaussianBlur(photo, (0, 0), 6 * w / 192).astype(np.float32)
+        y0, x0 = int(rng.integers(0, h - small.shape[0] + 1)), int(rng.integers(0, w - small.shape[1] + 1))
+        x[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    else:
+        raise ValueError(f"quality kind must be one of {QUALITY_KINDS}, got {kind!r}")
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def outlier_photo(kind: str, mask_state: int, seed: int, number: int,
+                  image_size: tuple[int, int]) -> np.ndarray:
+    """A photo that does not belong in a person's folder: a stranger (a person drawn from the
+    `extra` split, in the same mask state) or a room with nobody in it."""
+    stranger = sample_person(seed, "extra", number)
+    if kind == "stranger":
+        return render_photo(sample_look(stranger, seed), mask_state, photo_rng(seed, stranger, "normal"),
+                            image_size)
+    if kind != "no_face":
+        raise ValueError(f"outlier kind must be one of {OUTLIER_KINDS}, got {kind!r}")
+    w, h = image_size
+    rng = _rng(seed, "extra", number, 3)
+    scene = render_scene(int(rng.integers(2**31)), (w, h)).astype(np.float32)
+    scene = scene * rng.uniform(0.82, 1.15) + rng.standard_normal((h, w, 1)).astype(np.float32) * 2
+    return cv2.GaussianBlur(np.clip(scene, 0, 255).astype(np.uint8), (0, 0), 0.7 * w / 192)
 
 
 def folder_name(person: Person, given: Given) -> str:
@@ -660,10 +738,11 @@ def photo_rng(seed: int, person: Person, stem: str) -> np.random.Generator:
     return _rng(seed, person.split, person.index, 2, STEMS.index(stem))
 
 
-def render_person(person: Person, *, seed: int = 0,
-                  image_size: tuple[int, int] = (192, 256)) -> dict[str, np.ndarray]:
-    """The seven photos of `person` keyed by stem, showing the TRUE mask state of each stem."""
-    look = sample_look(person, seed)
+def render_person(person: Person, *, seed: int = 0, image_size: tuple[int, int] = (192, 256),
+                  look: Look | None = None) -> dict[str, np.ndarray]:
+    """The seven photos of `person` keyed by stem, showing the TRUE mask state of each stem
+    (`look`: draw somebody else's appearance, e.g. a duplicate's original)."""
+    look = sample_look(person, seed) if look is None else look
     w, h = image_size
     margin = int(round(0.05 * w))
     scene = render_scene(look.scene_seed, (w + 2 * margin, h + 2 * margin))
@@ -682,14 +761,28 @@ class _Job:
     out: str
     seed: int
     image_size: tuple[int, int]
+    original: Person | None = None  # a duplicate: the person whose appearance it shows
+    scene_seed: int = 0  # a duplicate's own photo session
+    issues: tuple[tuple[str, str, str], ...] = ()  # (stem, noise kind, detail) per spoiled image
 
 
 def _write_person(job: _Job) -> list[dict]:
     """Render one person, write its seven files, return its truth rows (stem order)."""
     cv2.setNumThreads(1)
     p, g = job.person, job.given
-    photos = render_person(p, seed=job.seed, image_size=job.image_size)
-    look = sample_look(p, job.seed)  # the age the drawing shows: the ceiling of any age perceiver
+    # the age the drawing shows: the ceiling of any age perceiver
+    look = sample_look(job.original or p, job.seed)
+    if job.original is not None:
+        look = dataclasses.replace(look, scene_seed=job.scene_seed)
+    photos = render_person(p, seed=job.seed, image_size=job.image_size, look=look)
+    spoiled = {stem: (kind, detail) for stem, kind, detail in job.issues}
+    for stem, (kind, detail) in spoiled.items():
+        number = p.index * len(STEMS) + STEMS.index(stem)
+        if kind == "outlier_image":
+            photos[stem] = outlier_photo(detail, MASK_FILES[stem], job.seed, number, job.image_size)
+        else:
+            rng = np.random.default_rng([job.seed, 7937, p.index, STEMS.index(stem)])
+            photos[stem] = degrade(photos[stem], detail, rng)
     swapped = g.noise == "mask_swap"
     rows = []
     for i, stem in enumerate(STEMS):
@@ -709,18 +802,28 @@ def _write_person(job: _Job) -> list[dict]:
             mask_given=MASK_FILES[stem], mask_true=MASK_FILES[shown],
             gender_given=g.gender, gender_true=p.gender, age_given=g.age, age_true=p.age,
             age_apparent=round(look.age, 2),
-            noise=g.noise if g.noise != "mask_swap" or stem != shown else "none",
+            noise=("duplicate_person" if job.original is not None else spoiled[stem][0] if stem in spoiled
+                   else g.noise if g.noise != "mask_swap" or stem != shown else "none"),
+            duplicate_of=job.original.person_id if job.original is not None else "",
+            issue_detail=spoiled[stem][1] if stem in spoiled else "",
         ))
     return rows
 
 
 def generate(out: Path, *, persons: int, eval_persons: int, seed: int = 0,
              image_size: tuple[int, int] = (192, 256), gender_noise: float = 0.05,
-             swap_noise: float = 0.02, age_noise: float = 0.03, workers: int = 0,
+             swap_noise: float = 0.02, age_noise: float = 0.03, duplicate_noise: float = 0.0,
+             outlier_noise: float = 0.0, quality_noise: float = 0.0, workers: int = 0,
              hard_rate: float = 0.04, age_edges: tuple[int, int] = AGE_EDGES,
              overwrite: bool = False, progress: bool = True) -> dict:
     """Write the synthetic dataset under `out` (competition layout + truth.csv) and return
-    stats. Same seed and options -> identical files; `workers=0` uses all cores."""
+    stats. Same seed and options -> identical files; `workers=0` uses all cores.
+
+    `duplicate_noise` (share of train persons) files persons again under new ids after the eval
+    ids (the same appearance in a new photo session); `outlier_noise` / `quality_noise` (shares
+    of train images) replace images by a stranger or an empty room / spoil them (dark,
+    overexposed, blurred, tiny). They use their own random streams: everything else is the same
+    with or without them."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -735,8 +838,21 @@ def generate(out: Path, *, persons: int, eval_persons: int, seed: int = 0,
                            hard_rate=hard_rate)
     given = assign_noise(train, seed=seed, gender_noise=gender_noise, swap_noise=swap_noise,
                          age_noise=age_noise, age_edges=age_edges)
-    given += [Given(p.gender, p.age, "none") for p in evals]
-    jobs = [_Job(p, g, str(out), seed, image_size) for p, g in zip(train + evals, given)]
+    issues = assign_issues(train, given, seed=seed, duplicate_noise=duplicate_noise,
+                           outlier_noise=outlier_noise, quality_noise=quality_noise)
+    spoiled: dict[int, tuple[tuple[str, str, str], ...]] = {}
+    for i, stem, kind, detail in issues.images:
+        spoiled[i] = spoiled.get(i, ()) + ((stem, kind, detail),)
+    dups = [dataclasses.replace(train[i], index=persons + k,
+                                person_id=f"{persons + eval_persons + k + 1:06d}")
+            for k, i in enumerate(issues.duplicates)]
+    given += [given[i] for i in issues.duplicates] + [Given(p.gender, p.age, "none") for p in evals]
+    originals = [None] * persons + [train[i] for i in issues.duplicates] + [None] * len(evals)
+    scenes = [0] * persons + list(issues.scene_seeds) + [0] * len(evals)
+    jobs = [_Job(p, g, str(out), seed, image_size, o, sc, spoiled.get(p.index, ()) if p.split == "train"
+                 and o is None else ())
+            for p, g, o, sc in zip(train + dups + evals, given, originals, scenes)]
+    train_all = train + dups
 
     workers = workers or os.cpu_count() or 1
     start = time.perf_counter()
@@ -744,12 +860,13 @@ def generate(out: Path, *, persons: int, eval_persons: int, seed: int = 0,
     seconds = time.perf_counter() - start
 
     truth = pd.DataFrame([row for rows in results for row in rows], columns=TRUTH_COLUMNS)
+    n_train = len(train_all)
     train_csv = pd.DataFrame({
-        "id": [p.person_id for p in train],
-        "gender": [GENDERS[g.gender] for g in given[:persons]],
-        "race": [p.race for p in train],
-        "age": [g.age for g in given[:persons]],
-        "path": [folder_name(p, g) for p, g in zip(train, given)],
+        "id": [p.person_id for p in train_all],
+        "gender": [GENDERS[g.gender] for g in given[:n_train]],
+        "race": [p.race for p in train_all],
+        "age": [g.age for g in given[:n_train]],
+        "path": [folder_name(p, g) for p, g in zip(train_all, given)],
     })
     train_csv.to_csv(out / "train" / "train.csv", index=False)
     is_eval = truth["split"] == "eval"
@@ -769,7 +886,9 @@ def generate(out: Path, *, persons: int, eval_persons: int, seed: int = 0,
         "seconds": round(seconds, 2), "images_per_s": round(len(truth) / max(seconds, 1e-9), 1),
         "workers": workers,
         "noise_persons": {k: kinds.count(k) for k in NOISE_KINDS if k != "none"},
-        "noisy_images": int((train_truth["noise"] != "none").sum()),
+        "noisy_images": int(train_truth["noise"].isin(NOISE_KINDS[1:]).sum()),
+        "issues": {"duplicate_person": len(issues.duplicates),
+                   **{k: sum(kind == k for _, _, kind, _ in issues.images) for k in ISSUE_KINDS[1:]}},
         "hard_persons": sum(bool(p.hard) for p in train + evals),
         "female_share": round(float(np.mean([p.gender for p in train + evals])), 3) if jobs else 0,
         "age_bins_true": np.bincount(age_bin([p.age for p in train], age_edges), minlength=3)

@@ -8,7 +8,7 @@ import pandas as pd
 from pipeline import stage
 from pipeline.evaluate import (classification_metrics, confusion_table, per_class_f1, plot_confusion,
                                plot_training_curves, truth_labels)
-from pipeline.curation_metrics import score_issues
+from pipeline.curation_metrics import score_issues, score_types
 from pipeline.files import write_csv, write_json
 
 params = stage.start()
@@ -23,12 +23,15 @@ plot_training_curves(Path("reports/train"), Path("reports/plots/training_curves.
 
 truth_path = Path(params["data"]["root"]) / "truth.csv"
 if truth_path.exists():  # synthetic data: score against the clean labels the generator kept
-    truth = pd.read_csv(truth_path, dtype={"person_id": str, "image_id": str})
+    truth = pd.read_csv(truth_path, dtype={"person_id": str, "image_id": str, "duplicate_of": str})
     ev = pd.read_parquet("data/processed/eval_predictions.parquet")
     clean = truth_labels(truth, ev["image_id"], age_edges=edges)
     metrics["truth"] = classification_metrics(clean, ev["pred"])
-    issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str})
+    issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str, "given": str, "suggested": str})
     metrics["noise"] = score_issues(issues, truth[truth["split"] == "train"], age_edges=edges)
+    if "noise" in truth and truth["noise"].isin(["duplicate_person", "outlier_image", "low_quality"]).any():
+        threshold = params["noise"].get("types", {}).get("threshold", 0.5)
+        metrics["noise"].update(score_types(issues, truth, threshold=threshold))
 write_json(metrics, "reports/metrics.json")
 print("evaluate: " + ", ".join(f"{k}={v}" for k, v in metrics.items() if not isinstance(v, dict)))
 if "truth" in metrics:

@@ -5,13 +5,16 @@ import pandas as pd
 
 from pipeline import stage
 from pipeline.files import write_csv, write_json
-from pipeline.noise import find_issues, health_summary
+from pipeline.noise import find_issues, health_summary, sort_issues
 
 params = stage.start()
 edges = params["relabel"]["age_edges"]
 labels = pd.read_parquet("data/processed/labels.parquet")
 oof = dict(np.load("data/processed/oof.npz", allow_pickle=False))
 issues = find_issues(labels, oof, age_edges=edges, **params["noise"].get("find", {}))
+types = pd.read_csv("data/interim/issue_types.csv", dtype={"person_id": str, "image_id": str, "given": str,
+                                                             "suggested": str}, keep_default_na=False)
+issues = sort_issues(pd.concat([issues, types.astype({"score": float})], ignore_index=True))  # one list
 write_csv(issues, "reports/noise/issues.csv")
 summary = health_summary(labels, oof, age_edges=edges)
 summary["issues"] = issues["field"].value_counts().to_dict()

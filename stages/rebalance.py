@@ -11,13 +11,13 @@ from pipeline import stage
 from pipeline.corrections import read_all
 from pipeline.curation_metrics import action_effects
 from pipeline.files import write_json, write_parquet
-from pipeline.folds import person_folds
+from pipeline.folds import person_folds, same_person_groups
 from pipeline.rebalance import apply_noise_action, apply_review, class_weights
 
 params = stage.start()
 p, noise, edges = params["rebalance"], params["noise"], params["relabel"]["age_edges"]
 labels = pd.read_parquet("data/processed/labels.parquet")
-issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str},
+issues = pd.read_csv("reports/noise/issues.csv", dtype={"person_id": str, "image_id": str, "given": str, "suggested": str},
                      keep_default_na=False).astype({"score": float})
 reviewed, issues, unmatched = apply_review(labels, issues, read_all(p["corrections"]), age_edges=edges)
 if len(unmatched):
@@ -25,7 +25,11 @@ if len(unmatched):
     print(unmatched.to_string(index=False))
 train_set = apply_noise_action(reviewed, issues, action=noise["action"], age_edges=edges,
                                min_score=noise["min_score"], per_field=noise.get("per_field"))
-train_set["fold"] = person_folds(train_set["person_id"].to_numpy(),
+# flagged duplicates (undecided or accepted; a rejected one left `issues`) never straddle folds
+dup = issues[issues["field"] == "duplicate"] if len(issues) else issues
+groups = same_person_groups(train_set["person_id"].to_numpy(),
+                            list(zip(dup["person_id"].astype(str), dup["suggested"].astype(str))) if len(dup) else [])
+train_set["fold"] = person_folds(groups,
                                  (train_set["gender"] * 3 + train_set["age_bin"]).to_numpy(),
                                  k=p["folds"], seed=params["seed"])
 used = ~train_set["excluded"].to_numpy()

@@ -21,9 +21,13 @@ if __name__ == "__main__":  # workers re-import this file
             stats = generate(tmp, persons=cfg["persons"], eval_persons=cfg["eval_persons"],
                              seed=params["seed"], image_size=tuple(cfg["image_size"]),
                              gender_noise=cfg["gender_noise"], swap_noise=cfg["swap_noise"],
-                             age_noise=cfg["age_noise"], workers=cfg.get("workers", 0))
+                             age_noise=cfg["age_noise"], duplicate_noise=cfg.get("duplicate_noise", 0.0),
+                             outlier_noise=cfg.get("outlier_noise", 0.0),
+                             quality_noise=cfg.get("quality_noise", 0.0),
+                             workers=cfg.get("workers", 0))
     if root == SYNTHETIC_ROOT:
         noise = ", ".join(f"{k} {v}" for k, v in stats["noise_persons"].items())
         print(f"synth: {stats['images']} images ({stats['persons']} train + {stats['eval_persons']} eval "
               f"persons) -> {OUT} in {stats['seconds']:.0f} s; noisy persons: {noise}; "
+              f"{', '.join(f'{k} {v}' for k, v in stats['issues'].items())}; "
               f"hard persons: {stats['hard_persons']}")

@@ -167,3 +167,42 @@ def test_html_gallery(files, tmp_path):
     assert page.count("data:image/png;base64,") == 14 and "http" not in page
     assert "curate inspect-noise --accept gender:000001" in page
     assert "curate inspect-noise --reject gender:000001" in page
+
+
+def _with_issue_types(paths) -> None:
+    issues = pd.read_csv(paths["issues.csv"], dtype=str)
+    extra = pd.DataFrame([
+        ("duplicate:000003", "000003", "*", "duplicate", "000003", "000001", 0.98, "duplicate"),
+        ("quality:000001_male_Asian_45/mask2", "000001", "000001_male_Asian_45/mask2", "quality", "keep", "exclude",
+         0.90, "dark"),
+    ], columns=issues.columns)
+    pd.concat([issues, extra]).to_csv(paths["issues.csv"], index=False)
+
+
+def test_field_filters_and_issue_types_keep_the_contract_columns(files):
+    paths, labels = files
+    _with_issue_types(paths)
+    out = invoke(paths, "--format", "csv", "--top", "0", "--field", "duplicate,quality")
+    assert out.exit_code == 0, out.output
+    rows = pd.read_csv(io.StringIO(out.stdout), dtype=str)
+    assert list(rows.columns[:7]) == ["person_id", "image_id", "field", "given", "suggested", "score", "issue_id"]
+    assert rows["field"].tolist() == ["duplicate", "quality"]
+    assert rows["suggested"].tolist() == ["000001", "exclude"] and rows["image_id"].iloc[0] == "*"
+    assert invoke(paths, "--field", "blur").exit_code == 2
+    html = paths["issues.csv"].parent / "types.html"
+    out = invoke(paths, "--field", "duplicate,quality", "--html", html)
+    assert out.exit_code == 0, out.output
+    page = html.read_text()
+    assert "duplicate:000003" in page and "quality:000001_male_Asian_45/mask2" in page and "gender:" not in page
+
+
+def test_accept_a_duplicate_and_a_quality_issue_through_the_one_writer(files):
+    paths, labels = files
+    _with_issue_types(paths)
+    out = invoke(paths, "--accept", "duplicate:000003,quality:000001_male_Asian_45/mask2")
+    assert out.exit_code == 0, out.output
+    rows = read_corrections(paths["corrections.csv"])
+    assert sorted(rows["field"]) == ["duplicate", "quality"]
+    fixed, _ = apply_corrections(labels, rows, age_edges=EDGES)
+    assert (fixed.loc[labels["person_id"] == "000003", "person_id"] == "000001").all()
+    assert fixed["excluded"].sum() == 1

@@ -178,7 +178,9 @@ def test_clear_removes_only_the_given_decisions(tmp_path):
     ("gender", "female", False, True), ("gender", "Female", False, False), ("mask", "normal", False, True),
     ("mask", "normal", True, False), ("mask", "swap_incorrect_normal", True, True), ("age", "44", False, True),
     ("age", "30-57", False, True), ("age", ">=58", False, True), ("age", "0", False, False),
-    ("age", "old", False, False), ("race", "x", False, False),
+    ("age", "old", False, False), ("race", "x", False, False), ("duplicate", "000123", False, True),
+    ("duplicate", "exclude", False, True), ("outlier", "exclude", False, True), ("quality", "exclude", False, True),
+    ("quality", "dark", False, False), ("outlier", "000123", False, False),
 ])
 def test_check_value(field, value, swap, ok):
     from pipeline.corrections import check_value
@@ -188,3 +190,26 @@ def test_check_value(field, value, swap, ok):
     else:
         with pytest.raises(ValueError):
             check_value(field, value, swap=swap)
+
+
+def test_accepted_issue_types_merge_a_duplicate_and_exclude_images_rejected_do_nothing(tmp_path):
+    labels = make_labels(persons=("000001", "000002", "000003"), ages=(25, 45, 33), genders=(0, 1, 0))
+    img = labels.loc[labels["person_id"] == "000003", "image_id"].iloc[2]
+    issues = pd.DataFrame([
+        issue("duplicate:000002", "000002", "*", "duplicate", "000002", "000001", "duplicate"),
+        issue(f"quality:{img}", "000003", img, "quality", "keep", "exclude", "dark"),
+        issue("outlier:x", "000001", labels["image_id"].iloc[0], "outlier", "keep", "exclude", "outlier"),
+    ])
+    path = tmp_path / "corrections.csv"
+    append_decisions(path, issues.iloc[:2], "accept", "test")
+    append_decisions(path, issues.iloc[2:], "reject", "test")
+    rows = read_corrections(path)
+    assert rows["field"].tolist() == ["duplicate", "quality", "outlier"]
+    assert rows["value"].tolist() == ["000001", "exclude", "exclude"]
+    assert decided(issues, rows).all()
+    out, unmatched = apply_corrections(labels, rows, age_edges=EDGES)
+    assert unmatched.empty
+    assert (out.loc[labels["person_id"] == "000002", "person_id"] == "000001").all()
+    assert out.loc[out["image_id"] == img, "excluded"].all() and out["excluded"].sum() == 1
+    assert (out["label"] == labels["label"]).all()
+    assert set(out["corrected"]) == {"", "duplicate", "quality"}

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from pipeline.curation_metrics import action_effects, list_scores, oracle_age_ap, ranked_ap, score_issues
+from pipeline.curation_metrics import (action_effects, list_scores, oracle_age_ap, ranked_ap, score_issues,
+                                      score_types)
 
 EDGES = (30, 60)
 
@@ -71,3 +72,28 @@ def test_action_effects_counts_what_rebalance_did():
                        "excluded": [False, False, True, True, True]})
     assert action_effects(ts, truth, age_edges=EDGES) == {
         "removed_right": 1, "removed_wrong": 2, "fixed": 1, "broken": 0, "left_wrong": 1}
+
+
+def test_score_types_person_level_duplicates_and_image_level_outliers_and_quality():
+    truth = pd.DataFrame({
+        "split": "train",
+        "image_id": ["a/1", "a/2", "b/1", "b/2", "c/1", "c/2", "d/1", "d/2"],
+        "person_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
+        "noise": ["none", "outlier_image", "low_quality", "none", "duplicate_person", "duplicate_person",
+                  "low_quality", "none"],
+        "duplicate_of": ["", "", "", "", "a", "a", "", ""],
+    })
+    issues = pd.DataFrame([
+        ("c", "*", "duplicate", "a", 0.9, "duplicate"),        # right pair
+        ("d", "*", "duplicate", "b", 0.6, "duplicate"),        # wrong pair
+        ("a", "a/2", "outlier", "exclude", 0.8, "outlier"),    # right
+        ("b", "b/1", "quality", "exclude", 0.9, "dark"),       # right
+        ("d", "d/2", "quality", "exclude", 0.7, "blurred"),    # wrong
+        ("d", "d/1", "quality", "exclude", 0.2, "fallback"),   # right image, below the threshold: ranked only
+    ], columns=["person_id", "image_id", "field", "suggested", "score", "kind"])
+    s = score_types(issues, truth, threshold=0.5)
+    assert s["duplicate"]["precision"] == 0.5 and s["duplicate"]["recall"] == 1.0 and s["duplicate"]["ap"] == 1.0
+    assert s["outlier"]["precision"] == 1.0 and s["outlier"]["recall"] == 1.0
+    q = s["quality"]
+    assert q["flagged"] == 2 and q["precision"] == 0.5 and q["recall"] == 0.5
+    assert q["ap"] == pytest.approx((1 + 2 / 3) / 2)

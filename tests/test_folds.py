@@ -39,3 +39,26 @@ def test_fewer_persons_than_folds_is_a_clear_error():
     person, strat = np.array([1, 1, 2, 2, 3]), np.array([0, 0, 1, 1, 2])
     with pytest.raises(ValueError, match="3 persons"):
         person_folds(person, strat, k=5, seed=0)
+
+
+def test_a_duplicated_person_never_straddles_folds_after_the_fix():
+    """Person 'b' is 'a' filed again: on person ids alone the folds split them (a leak); grouped by
+    `same_person_groups` with the flagged pair they sit in one fold for every seed."""
+    from pipeline.folds import same_person_groups
+
+    persons = np.repeat([f"p{i:02d}" for i in range(20)] + ["a", "b"], 7)
+    strat = np.zeros(len(persons), int)
+    straddled = 0
+    for seed in range(10):
+        raw = person_folds(persons, strat, k=5, seed=seed)
+        straddled += raw[persons == "a"][0] != raw[persons == "b"][0]
+        fixed = person_folds(same_person_groups(persons, [("b", "a")]), strat, k=5, seed=seed)
+        assert len(set(fixed[(persons == "a") | (persons == "b")])) == 1
+    assert straddled > 0  # without the fix the leak happens
+
+
+def test_same_person_groups_joins_chains_and_keeps_others():
+    from pipeline.folds import same_person_groups
+
+    g = same_person_groups(np.array(["c", "b", "a", "d"]), [("c", "b"), ("b", "a")])
+    assert g.tolist() == ["a", "a", "a", "d"]

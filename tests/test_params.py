@@ -54,6 +54,10 @@ BAD = [  # (change, words the one line must contain)
     (_set("noise.per_field", age="move"), ["noise.per_field.age", "'move'", "'relabel'"]),
     (_set("noise.find", person_rule="majority"), ["noise.find.person_rule", "'majority'", "'vote'"]),
     (_set("noise.find", bogus_option=1), ["noise.find.bogus_option", "unknown key", "person_rule"]),
+    (_set("noise.types", embedder="resnet"), ["noise.types.embedder", "'resnet'", "'efficientnet_lite0' or 'pixels'"]),
+    (_set("noise.per_field", duplicate="merge"), ["noise.per_field.duplicate", "'merge'", "'relabel'"]),
+    (_set("noise.per_field", blur="drop"), ["noise.per_field.blur", "'quality'"]),
+    (_set("synth", quality_noise=1.5), ["synth.quality_noise", "1.5", "less than or equal to 1"]),
     (_set("train", model="not_a_model"), ["train.model", "'not_a_model'", "not a timm model"]),
     (_set("oof", model="resnet10"), ["oof.model", "'resnet10'", "did you mean resnet10t"]),
     (_set("train", epochz=3), ["train.epochz", "unknown key", "epochs"]),
@@ -92,6 +96,11 @@ def test_each_bad_value_is_one_line_naming_key_value_and_allowed(workdir, change
 def test_yaml_strings_that_are_numbers_and_new_knobs_pass(workdir):
     # YAML 1.1 reads 3e-3 as a string; TrainConfig.from_dict coerces it, so the check does too
     assert _check(workdir, _set("train", lr="3e-3", label_smoothing=0.1, schedule="step")) == []
+
+
+def test_issue_types_knobs_pass(workdir):
+    assert _check(workdir, _set("noise.per_field", duplicate="drop", outlier="none", quality="relabel")) == []
+    assert _check(workdir, _set("noise.types", threshold=0.7, embedder="pixels", size=64)) == []
 
 
 def test_broken_yaml_is_one_line(workdir):

@@ -89,3 +89,33 @@ def test_review_decisions_apply_after_oof_and_leave_the_automatic_action():
     assert (out.loc[out.person_id == "p2", "label"] == labels.loc[labels.person_id == "p2", "label"]).all()
     assert left["issue_id"].tolist() == ["mask:p2/incorrect_mask"]  # only the undecided one is acted on
     assert unmatched["person_id"].tolist() == ["p9"]
+
+
+TYPE_ISSUES = pd.DataFrame([
+    {"person_id": "p2", "image_id": "*", "field": "duplicate", "given": "p2", "suggested": "p1", "score": 0.99,
+     "kind": "duplicate"},
+    {"person_id": "p1", "image_id": "p1/mask3", "field": "outlier", "given": "keep", "suggested": "exclude",
+     "score": 0.9, "kind": "outlier"},
+    {"person_id": "p1", "image_id": "p1/mask4", "field": "quality", "given": "keep", "suggested": "exclude",
+     "score": 0.95, "kind": "dark"},
+    {"person_id": "p1", "image_id": "p1/mask5", "field": "quality", "given": "keep", "suggested": "exclude",
+     "score": 0.1, "kind": "fallback"},
+])
+
+
+def test_issue_types_merge_duplicates_and_exclude_images_but_leave_fallbacks_to_review():
+    out = apply_noise_action(_labels(), TYPE_ISSUES, action="relabel", age_edges=(30, 58)).set_index("image_id")
+    assert (out.loc[[f"p2/{s}" for s in STEMS], "person_id"] == "p1").all()  # merged: one person for the folds
+    assert not out.loc[[f"p2/{s}" for s in STEMS], "excluded"].any()
+    assert out.loc["p1/mask3", "excluded"] and out.loc["p1/mask4", "excluded"]
+    assert not out.loc["p1/mask5", "excluded"] and out.loc["p1/mask5", "action"] == ""
+    assert (out["label"] == _labels().set_index("image_id").loc[out.index, "label"]).all()  # no label changed
+
+
+@pytest.mark.parametrize("act, merged, dropped", [("drop", False, True), ("none", False, False)])
+def test_per_field_picks_the_action_per_issue_type(act, merged, dropped):
+    out = apply_noise_action(_labels(), TYPE_ISSUES, action="relabel", age_edges=(30, 58),
+                             per_field={"duplicate": act, "quality": "none"}).set_index("image_id")
+    copy = out.loc[[f"p2/{s}" for s in STEMS]]
+    assert (copy["person_id"] == "p1").all() == merged and copy["excluded"].all() == dropped
+    assert not out.loc["p1/mask4", "excluded"] and out.loc["p1/mask3", "excluded"]

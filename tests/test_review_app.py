@@ -149,3 +149,27 @@ def test_cli_serve_binds_to_loopback_and_answers(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_issue_types_are_review_items_decided_through_the_one_writer(review):
+    src, _ = review
+    issues = pd.read_csv(src.issues, dtype=str, keep_default_na=False)
+    labels = pd.read_parquet(src.labels)
+    image = labels["image_id"].iloc[3]
+    extra = pd.DataFrame([
+        {"issue_id": "duplicate:000008", "person_id": "000008", "image_id": "*", "field": "duplicate",
+         "given": "000008", "suggested": "000002", "score": "0.97", "kind": "duplicate"},
+        {"issue_id": f"quality:{image}", "person_id": labels["person_id"].iloc[3], "image_id": image,
+         "field": "quality", "given": "keep", "suggested": "exclude", "score": "0.93", "kind": "dark"},
+    ])
+    pd.concat([issues, extra]).to_csv(src.issues, index=False)
+    client = TestClient(create_app(src))
+    items = {it["field"]: it for it in client.get("/api/state").json()["items"]}
+    assert items["duplicate"]["choices"] == ["000002", "exclude"] and items["quality"]["choices"] == ["exclude"]
+    assert client.post("/api/decide", json={"id": "duplicate:000008", "decision": "accept"}).status_code == 200
+    assert client.post("/api/decide", json={"id": f"quality:{image}", "decision": "reject"}).status_code == 200
+    r = client.post("/api/decide", json={"id": f"quality:{image}", "decision": "accept", "value": "dark"})
+    assert r.status_code == 400 and "exclude" in r.json()["detail"]
+    rows = read_corrections(src.corrections).set_index("field")
+    assert rows.loc["duplicate", ["person_id", "value", "decision"]].tolist() == ["000008", "000002", "accept"]
+    assert rows.loc["quality", ["value", "decision"]].tolist() == ["exclude", "reject"]

@@ -220,3 +220,41 @@ def test_stage_swaps_in_a_complete_dataset(tmp_path, write_params):
     out = tmp_path / "data" / "synthetic"
     assert len(pd.read_csv(out / "truth.csv")) == 21
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["synthetic"]
+
+
+def test_duplicates_outliers_and_low_quality_leave_every_other_draw_alone(tmp_path):
+    """Same seed with and without the new issue kinds: the label noise, the persons and every
+    untouched photo are byte-identical; the duplicates are new ids after the eval ids whose truth
+    names the original; spoiled images are one per person, among clean persons."""
+    kw = dict(persons=30, eval_persons=2, seed=5, image_size=SMALL, gender_noise=0.1, swap_noise=0.1,
+              age_noise=0.1, workers=1, progress=False)
+    generate(tmp_path / "plain", **kw)
+    stats = generate(tmp_path / "issues", duplicate_noise=0.1, outlier_noise=0.02, quality_noise=0.03, **kw)
+    assert stats["issues"] == {"duplicate_person": 3, "outlier_image": 4, "low_quality": 6}
+    plain = pd.read_csv(tmp_path / "plain" / "truth.csv", dtype={"person_id": str, "image_id": str})
+    new = pd.read_csv(tmp_path / "issues" / "truth.csv", dtype={"person_id": str, "image_id": str},
+                      keep_default_na=False)
+    assert stats["noise_persons"] == {"gender_flip": 3, "mask_swap": 3, "age_shift": 3}
+    same = new.set_index("image_id").loc[plain["image_id"]]
+    cols = ["person_id", "mask_given", "mask_true", "gender_given", "gender_true", "age_given", "age_true",
+            "age_apparent"]
+    assert (same[cols].to_numpy() == plain[cols].to_numpy()).all()  # labels and age cues unchanged
+    spoiled = new[new["noise"].isin(["outlier_image", "low_quality"])]
+    assert spoiled["person_id"].is_unique and (spoiled["issue_detail"] != "").all()
+    assert set(plain.set_index("image_id").loc[spoiled["image_id"], "noise"]) == {"none"}
+    a, b = _files(tmp_path / "plain"), _files(tmp_path / "issues")
+    touched = {f"train/images/{i}" for i in spoiled["image_id"]}
+    for name, data in a.items():
+        if name.startswith("train/images/") and name.rsplit(".", 1)[0] not in touched:
+            assert b[name] == data, name
+    dups = new[new["noise"] == "duplicate_person"]
+    assert dups["person_id"].nunique() == 3 and (dups["person_id"].astype(int) > 32).all()
+    originals = new[new["person_id"].isin(dups["duplicate_of"])]
+    assert set(originals["noise"]) == {"none"}
+    for pid, orig in dups.groupby("person_id")["duplicate_of"].first().items():
+        o = new[new["person_id"] == orig].iloc[0]
+        d = new[new["person_id"] == pid].iloc[0]
+        assert (d["gender_given"], d["age_given"], d["age_apparent"]) == (o["gender_given"], o["age_given"],
+                                                                           o["age_apparent"])
+    train_csv = pd.read_csv(tmp_path / "issues" / "train" / "train.csv", dtype=str)
+    assert len(train_csv) == 33 and set(dups["person_id"]) <= set(train_csv["id"])

@@ -20,8 +20,8 @@ from PIL import Image
 from pydantic import BaseModel
 
 from pipeline import labels as L
-from pipeline.corrections import (KEY, PERSON, SWAP, append_decisions, check_value, clear_decisions,
-                                  decision_keys, read_corrections)
+from pipeline.corrections import (EXCLUDE, KEY, PERSON, SWAP, TYPE_FIELDS, append_decisions, check_value,
+                                  clear_decisions, decision_keys, read_corrections)
 from pipeline.review.rerun import rerun_plan
 
 STATIC = Path(__file__).parent / "static"
@@ -47,11 +47,15 @@ class Decision(BaseModel):
 
 
 def _read_issues(path: Path) -> pd.DataFrame:
-    issues = pd.read_csv(path, dtype={"issue_id": str, "person_id": str, "image_id": str}, keep_default_na=False)
+    issues = pd.read_csv(path, dtype={"issue_id": str, "person_id": str, "image_id": str, "given": str, "suggested": str}, keep_default_na=False)
     return issues.astype({"score": float})
 
 
-def _choices(field: str, swap: bool, age_edges: tuple[int, int]) -> list[str]:
+def _choices(field: str, swap: bool, age_edges: tuple[int, int], suggested: str = "") -> list[str]:
+    if field == "duplicate":  # merge into the other id, or drop the copy
+        return [suggested, EXCLUDE] if suggested else [EXCLUDE]
+    if field in TYPE_FIELDS:
+        return [EXCLUDE]
     if field == "mask":
         return [SWAP] if swap else list(L.MASKS)
     return list(L.GENDERS) if field == "gender" else list(L.age_bin_names(age_edges))
@@ -85,7 +89,7 @@ class Review:
                 "value": keys.loc[rows.index[0], "value"], "score": float(rows["score"].max()),
                 "images": [i for i in rows["image_id"] if i != PERSON],
                 "extra": {c: str(first[c]) for c in extra if str(first[c]) != ""},
-                "choices": _choices(first["field"], swap, src.age_edges),
+                "choices": _choices(first["field"], swap, src.age_edges, str(first["suggested"])),
                 "swap": bool(swap),
             })
         self.items.sort(key=lambda it: -it["score"])

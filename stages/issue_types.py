@@ -1,0 +1,18 @@
+"""issue_types: duplicated persons, outlier images and unusable photos (pipeline.issue_types) ->
+data/interim/issue_types.csv, merged into the one issue list by the noise stage."""
+
+import numpy as np
+import pandas as pd
+
+from pipeline import stage
+from pipeline.files import write_csv
+from pipeline.issue_types import detect
+
+params = stage.start()
+manifest = pd.read_parquet("data/interim/manifest.parquet")
+faces = pd.read_parquet("data/interim/faces.parquet")
+crops = np.load("data/interim/crops.npy", mmap_mode="r")
+issues = detect(manifest, faces, crops, **params["noise"].get("types", {}))
+write_csv(issues, "data/interim/issue_types.csv")
+counts = issues.assign(kind=np.where(issues["kind"] == "fallback", "fallback", issues["field"]))["kind"].value_counts()
+print(f"issue_types: {len(issues)} rows ({', '.join(f'{k}: {v}' for k, v in counts.items()) or 'none'})")

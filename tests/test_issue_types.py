@@ -1,0 +1,134 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import issue_types as T
+from pipeline import labels as L
+from pipeline.synth import degrade, render_person, sample_person
+
+STEMS = list(L.MASK_FILES)
+SIZE = (96, 128)
+
+
+def _persons(n: int, *, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """n real synthetic persons' seven photos, small."""
+    return {f"{i + 1:06d}": render_person(sample_person(seed, "train", i), seed=seed, image_size=SIZE)
+            for i in range(n)}
+
+
+def _crop(photo: np.ndarray) -> np.ndarray:
+    import cv2
+
+    h, w = photo.shape[:2]
+    return cv2.resize(photo[int(0.1 * h):int(0.1 * h) + w, :], (64, 64), interpolation=cv2.INTER_AREA)
+
+
+def test_tail_mixture_recovers_a_planted_tail():
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(0, 1, 2000), rng.normal(9, 1.5, 40)])
+    fit = T.fit_tail(z)
+    assert 0.01 < fit.share < 0.04 and 7 < fit.mu < 11
+    p = fit.posterior(z)
+    assert (p[-40:] > 0.9).mean() > 0.95 and (p[:2000] > 0.5).mean() < 0.002
+    assert (fit.posterior(np.array([-8.0])) == 0).all()  # the lower tail is never an issue
+
+
+def test_robust_z_within_groups():
+    x = np.array([1.0, 2, 3, 100, 101, 102])
+    z = T.robust_z(x, np.array([0, 0, 0, 1, 1, 1]))
+    assert np.allclose(z[:3], z[3:]) and z[1] == 0
+
+
+def test_embeddings_from_the_bundled_imagenet_weights():
+    photos = _persons(2)
+    crops = np.stack([_crop(photos["000001"]["mask1"]), _crop(photos["000001"]["mask1"]),
+                      _crop(photos["000002"]["normal"])])
+    e = T.embed_crops(crops, size=64, threads=1)
+    assert e.shape == (3, 1280) and np.allclose(np.linalg.norm(e, axis=1), 1)
+    assert np.allclose(e[0], e[1]) and e[0] @ e[2] < 0.99
+
+
+def _frame_of(photos: dict[str, dict[str, np.ndarray]]):
+    ids = [(p, s) for p in photos for s in STEMS]
+    frame = pd.DataFrame({"image_id": [f"{p}/{s}" for p, s in ids], "person_id": [p for p, _ in ids],
+                          "method": "short", "face_width": 0.4})
+    images = [photos[p][s] for p, s in ids]
+    return frame, images
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """24 persons; 000025 is 000003 again (same session, new poses: the test's plain crops keep
+    the background, which the pipeline's crops remove), 000007/mask2 is a stranger, 000011/mask4
+    is made dark, 000015/normal blurred."""
+    import dataclasses
+
+    from pipeline.synth import outlier_photo, sample_look
+
+    photos = _persons(24)
+    original = sample_person(0, "train", 2)
+    copy = dataclasses.replace(original, index=24, person_id="000025")
+    look = sample_look(original, 0)
+    photos["000025"] = render_person(copy, seed=0, image_size=SIZE, look=look)
+    photos["000007"]["mask2"] = outlier_photo("stranger", 0, 0, 99, SIZE)
+    rng = np.random.default_rng(1)
+    photos["000011"]["mask4"] = degrade(photos["000011"]["mask4"], "dark", rng)
+    photos["000015"]["normal"] = degrade(photos["000015"]["normal"], "blurred", rng)
+    frame, images = _frame_of(photos)
+    crops = np.stack([_crop(im) for im in images])
+    features = T.embed_crops(crops, size=128, threads=1)
+    issues = T.find_type_issues(frame, features, T.image_stats(images), grid=T.colour_grid(crops))
+    outliers = T.outlier_scores(features, frame["person_id"].to_numpy(), frame["image_id"].str[7:].to_numpy(),
+                                grid=T.colour_grid(crops))
+    return {"issues": issues, "outliers": outliers.assign(image_id=frame["image_id"])}
+
+
+def test_planted_duplicate_is_found_with_the_other_id(planted):
+    planted = planted["issues"]
+    dup = planted[planted["field"] == "duplicate"]
+    assert len(dup) >= 1
+    top = dup.iloc[0]
+    assert {top["person_id"], top["suggested"]} == {"000003", "000025"} and top["person_id"] == "000025"
+    assert top["image_id"] == "*" and top["issue_id"] == "duplicate:000025" and top["score"] >= 0.5
+
+
+def test_planted_quality_issues_are_found_with_the_reason(planted):
+    planted = planted["issues"]
+    q = planted[(planted["field"] == "quality") & (planted["score"] >= 0.5)].set_index("image_id")
+    assert q.loc["000011/mask4", "kind"] == "dark" and q.loc["000015/normal", "kind"] == "blurred"
+    assert (q["suggested"] == "exclude").all()
+
+
+def test_planted_stranger_ranks_first_among_the_persons_photos(planted):
+    ranked = planted["outliers"].sort_values("z", ascending=False)
+    clean = ~ranked["image_id"].isin(["000011/mask4", "000015/normal", "000007/mask2"])  # spoiled on purpose
+    assert ranked.set_index("image_id").loc["000007/mask2", "z"] > ranked.loc[clean, "z"].max()
+    out = planted["issues"]
+    out = out[out["field"] == "outlier"]
+    assert not out["image_id"].isin(["000011/mask4", "000015/normal"]).any()  # one type per image
+
+
+def test_fallbacks_are_listed_but_not_scored_as_unusable():
+    photos = _persons(12)
+    frame, images = _frame_of(photos)
+    frame.loc[3, "method"] = "centre"
+    crops = np.stack([_crop(im) for im in images])
+    issues = T.find_type_issues(frame, T.embed_crops(crops, embedder="pixels"), T.image_stats(images),
+                                use_datalab=False)
+    row = issues.set_index("image_id").loc[frame.loc[3, "image_id"]]
+    assert row["field"] == "quality" and row["kind"] == "fallback" and "centre" in row["detail"]
+    assert row["score"] < 0.5
+
+
+def test_datalab_runs_on_the_features_and_joins_exact_copies_across_persons():
+    rng = np.random.default_rng(0)
+    f = T._unit(rng.normal(size=(40, 16)))
+    f[39] = f[3]  # an exact copy of another person's photo
+    lab = T.datalab_issues(f, k=5)
+    assert set(lab.columns) == {"near_duplicate_sets", "is_near_duplicate", "outlier_score"}
+    assert 3 in lab.loc[39, "near_duplicate_sets"] and lab.loc[39, "is_near_duplicate"]
+
+
+def test_bad_embedder_is_refused():
+    with pytest.raises(ValueError, match="embedder"):
+        T.embed_crops(np.zeros((1, 8, 8, 3), np.uint8), embedder="resnet")  # type: ignore[arg-type]
