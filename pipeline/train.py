@@ -26,6 +26,7 @@ from pipeline.models import Classifier, create_model, make_loss, to_probs
 
 SCHEDULES = ("cosine", "step")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+LR_SCALES = ("linear", "sqrt", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,15 +49,20 @@ class TrainConfig:
     channels_last: bool = True            # CUDA only
     num_workers: int = 0                  # DataLoader workers reading batches from the crop array
     seed: int = 0
-    pretrained_file: str | None = None    # local timm checkpoint
+    pretrained_file: str | None = None    # local timm checkpoint (used instead of the hub when set)
+    pretrained: bool = False              # timm's hub weights (Hugging Face cache; one-line error offline)
     flip: bool = True                     # augmentation: horizontal flip
     rotate: float = 10.0                  # augmentation: max rotation in degrees (0 = off)
     color: float = 0.2                    # augmentation: brightness/contrast/saturation jitter (0 = off)
     age_weight: float = 0.0               # > 0: also learn age in years (smooth-L1 weight beside the heads)
     tta_flip: bool = False                # out-of-fold prediction also averages the mirrored image
+    nproc: int = 1                        # train: DDP processes under torchrun; oof: folds trained side by side
+    sync_bn: bool = False                 # DDP: BatchNorm statistics over every process's batch
+    lr_scale: str = "linear"              # DDP: lr x world size (linear) | x sqrt(world size) | none
 
     def __post_init__(self) -> None:
-        for name, allowed in (("heads", ("joint", "multi")), ("schedule", SCHEDULES), ("amp", AMP_MODES)):
+        for name, allowed in (("heads", ("joint", "multi")), ("schedule", SCHEDULES), ("amp", AMP_MODES),
+                              ("lr_scale", LR_SCALES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"train config {name} must be one of {allowed}, got {getattr(self, name)!r}")
 
@@ -103,6 +109,7 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 def build_model(cfg: TrainConfig, *, pretrained: bool = True) -> Classifier:
     return create_model(cfg.model, heads=cfg.heads, img_size=cfg.img_size, drop_rate=cfg.drop_rate,
                         pretrained_file=cfg.pretrained_file if pretrained else None,
+                        pretrained=cfg.pretrained and pretrained,
                         age_years=cfg.age_weight > 0)
 
 

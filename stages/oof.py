@@ -7,7 +7,7 @@ from pipeline import stage
 from pipeline.files import write_npz
 from pipeline.train import TrainConfig, out_of_fold
 
-params = stage.start()
+params = stage.start(hub=True)
 cfg = dict(params["oof"])
 k = cfg.pop("folds")
 labels = pd.read_parquet("data/processed/labels.parquet")

@@ -9,7 +9,7 @@ from pipeline.files import write_parquet
 from pipeline.rebalance import class_weights
 from pipeline.train import TrainConfig, fit, predict_proba, save_checkpoint
 
-params = stage.start()
+params = stage.start(hub=True)
 cfg_dict = dict(params["train"])
 train_folds = cfg_dict.pop("train_folds")
 cfg = TrainConfig.from_dict({**cfg_dict, "seed": params["seed"]})
