@@ -111,7 +111,8 @@ def _queue_state(root: Path, env: dict) -> str:
 @pytest.mark.slow
 def test_a_queued_grid_of_two_runs_with_two_workers(repo):
     """Two experiments queued, `dvc queue start -j 2`; the one naming an ignored file needs
-    `--copy-paths` (the queue runs each experiment in a temporary copy of the git tree)."""
+    `--copy-paths` (the queue runs each experiment in a temporary copy of the git tree; DVC copies
+    a file only into a folder the copy has: weights/.gitignore is tracked for that)."""
     root, env = repo
     if not (root / "dvc.lock").exists():
         pytest.skip("needs the baseline run of test_b4_full_profile_end_to_end")
