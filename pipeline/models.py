@@ -181,8 +181,23 @@ def parse_loss(spec: str | Mapping[str, float]) -> dict[str, float]:
     return terms
 
 
+def age_density_weights(train_ages: np.ndarray, *, power: float, bandwidth: float = 2.0,
+                        lo: int = 0, hi: int = 120) -> np.ndarray:
+    """Loss weight per whole year `lo..hi`: the training ages' density, smoothed with a Gaussian
+    kernel of `bandwidth` years, to the power `-power` (label distribution smoothing, Yang et al.
+    2021, "Delving into Deep Imbalanced Regression"), scaled to mean 1 over the training ages.
+    Rare ages (the thin 30s-40s of this task) then pull the age output as much as the crowded
+    20s and 50s instead of being drawn toward them."""
+    years = np.arange(lo, hi + 1, dtype=float)
+    ages = np.clip(np.asarray(train_ages, float), lo, hi)
+    density = np.exp(-0.5 * ((years[:, None] - ages[None, :]) / bandwidth) ** 2).sum(1)
+    weight = np.maximum(density, density.max() * 1e-3) ** -power
+    return weight / weight[np.rint(ages).astype(int) - lo].mean()
+
+
 def make_loss(spec: str | Mapping[str, float], *, heads: str = "joint", class_weight=None,
-              label_smoothing: float = 0.0, age_weight: float = 0.0) -> LossFn:
+              label_smoothing: float = 0.0, age_weight: float = 0.0,
+              age_year_weight: np.ndarray | None = None) -> LossFn:
     """(logits, 18-class target) -> scalar loss. `class_weight` ([18]) weights each sample by its
     class (weighted CE, weighted focal, weighted soft F1); multi-head losses are summed over heads.
 
@@ -209,9 +224,14 @@ def make_loss(spec: str | Mapping[str, float], *, heads: str = "joint", class_we
     if age_weight <= 0:
         return classes
 
+    yw = None if age_year_weight is None else torch.as_tensor(np.asarray(age_year_weight), dtype=torch.float32)
+
     def with_years(logits: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         y, years = target
         z = (years.float() - AGE_MEAN) / AGE_SCALE
-        return classes(logits, y) + age_weight * F.smooth_l1_loss(logits[:, -1].float(), z, beta=0.1)
+        err = F.smooth_l1_loss(logits[:, -1].float(), z, beta=0.1, reduction="none")
+        if yw is not None:
+            err = err * yw.to(err.device)[years.round().long().clamp(0, len(yw) - 1)]
+        return classes(logits, y) + age_weight * err.mean()
 
     return with_years

@@ -23,7 +23,7 @@ from pipeline import labels as L
 from pipeline import progress as P
 from pipeline.files import atomic_path
 from pipeline.folds import person_folds
-from pipeline.models import Classifier, create_model, make_loss, to_probs
+from pipeline.models import Classifier, age_density_weights, create_model, make_loss, to_probs
 
 SCHEDULES = ("cosine", "step")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -56,6 +56,7 @@ class TrainConfig:
     rotate: float = 10.0                  # augmentation: max rotation in degrees (0 = off)
     color: float = 0.2                    # augmentation: brightness/contrast/saturation jitter (0 = off)
     age_weight: float = 0.0               # > 0: also learn age in years (smooth-L1 weight beside the heads)
+    age_balance: float = 0.0              # age-in-years loss weight = smoothed age density ** -age_balance (0 = off)
     tta_flip: bool = False                # out-of-fold prediction also averages the mirrored image
     nproc: int = 1                        # train: DDP processes under torchrun; oof: folds trained side by side
     sync_bn: bool = False                 # DDP: BatchNorm statistics over every process's batch
@@ -336,8 +337,11 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
             model = model.to(memory_format=torch.channels_last)
         model = D.wrap(model, sync_bn=cfg.sync_bn)  # DDP under torchrun, else as is
         world = D.world_size()
+        year_weight = (age_density_weights(ages[train_idx], power=cfg.age_balance)
+                       if ages is not None and cfg.age_balance > 0 else None)
         loss_fn = make_loss(cfg.loss, heads=cfg.heads, class_weight=class_weight,
-                            label_smoothing=cfg.label_smoothing, age_weight=cfg.age_weight)
+                            label_smoothing=cfg.label_smoothing, age_weight=cfg.age_weight,
+                            age_year_weight=year_weight)
         val_loss_fn = make_loss(cfg.loss, heads=cfg.heads, class_weight=class_weight, age_weight=cfg.age_weight)
         opt = torch.optim.AdamW(model.parameters(), lr=D.scaled_lr(cfg.lr, cfg.lr_scale),
                                 weight_decay=cfg.weight_decay, fused=cuda)

@@ -77,7 +77,9 @@ def load_by_order(net: nn.Module, path: str | Path) -> None:
     reference = timm.create_model(net.pretrained_cfg["architecture"], pretrained=False).state_dict()
     state = remap_by_order(source, reference, path=path)
     ours = net.state_dict()
-    state = {k: v for k, v in state.items() if not (k.startswith(classifier) and v.shape != ours[k].shape)}
+    # a headless net (num_classes=0, a feature extractor) has no classifier to load
+    state = {k: v for k, v in state.items()
+             if not (k.startswith(classifier) and (k not in ours or v.shape != ours[k].shape))}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith(classifier) for k in missing):
         raise ValueError(f"pretrained_file {path}: left {missing[:3]} unloaded")

@@ -105,3 +105,47 @@ def test_pretrained_file_not_covering_the_backbone_is_rejected(tmp_path):
     torch.save({"encoder.weight": torch.zeros(3)}, path)
     with pytest.raises(ValueError, match="other.pth: 1 tensors, the model has"):
         create_model("test_resnet", pretrained_file=str(path))
+
+
+def test_age_output_learns_years_and_adds_its_loss():
+    from pipeline.models import AGE_MEAN, AGE_SCALE, num_outputs
+
+    assert num_outputs("multi", age_years=True) == num_outputs("multi") + 1
+    y = torch.tensor([0, 5])
+    years = torch.tensor([20.0, 50.0])
+    logits = torch.zeros(2, num_outputs("multi", age_years=True))
+    plain = make_loss("ce", heads="multi")(logits[:, :-1], y)
+    with_age = make_loss("ce", heads="multi", age_weight=2.0)
+    logits[:, -1] = (years - AGE_MEAN) / AGE_SCALE  # the exact ages: no extra loss
+    assert torch.isclose(with_age(logits, (y, years)), plain)
+    logits[:, -1] += 1.0  # 21 years off each: smooth-L1 (beta 0.1) = 1 - 0.05 per sample, times 2
+    assert torch.isclose(with_age(logits, (y, years)), plain + 2 * 0.95)
+    probs = to_probs(logits, "multi", with_years=True)
+    assert np.allclose(probs["age_years"], years.numpy() + AGE_SCALE)
+
+
+def test_age_density_weights_favour_rare_ages():
+    from pipeline.models import age_density_weights
+
+    ages = np.array([20] * 50 + [22] * 50 + [40] * 5 + [55] * 50)
+    w = age_density_weights(ages, power=1.0)
+    assert w[40] > 5 * w[20] and w[40] > 5 * w[55]
+    assert np.isclose(w[ages].mean(), 1.0)  # the training ages' mean weight stays 1
+    assert np.allclose(age_density_weights(ages, power=0.0)[ages], 1.0)
+    half = age_density_weights(ages, power=0.5)
+    assert 1 < half[40] / half[20] < w[40] / w[20]
+
+
+def test_age_year_weight_scales_each_sample():
+    from pipeline.models import num_outputs
+
+    y, years = torch.tensor([0, 0]), torch.tensor([20.0, 40.0])
+    logits = torch.zeros(2, num_outputs("multi", age_years=True))
+    logits[:, -1] = 5.0  # both far off: smooth-L1 is |error| - 0.05 each
+    weight = np.ones(121)
+    weight[40] = 3.0
+    base = make_loss("ce", heads="multi", age_weight=1.0)(logits, (y, years))
+    weighted = make_loss("ce", heads="multi", age_weight=1.0, age_year_weight=weight)(logits, (y, years))
+    z = (years - 39.0) / 21.0
+    err = (5.0 - z).abs() - 0.05
+    assert torch.isclose(weighted - base, (2 * err[1]) / 2)
