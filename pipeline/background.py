@@ -40,8 +40,9 @@ def check_background(background: str, rembg_model: str | Path | None = None) -> 
     if background == "rembg" and (rembg_model is None or not Path(rembg_model).is_file()):
         raise FileNotFoundError(
             f"faces.background=rembg needs a local u2net ONNX model, but {str(rembg_model)!r} does "
-            f"not exist. Download it on a machine with internet ({U2NET_URL}), put it at that "
-            "path (params.yaml faces.rembg_model), or set faces.background to selfie or none.")
+            "not exist. `make install` puts U2-Net-p at weights/u2netp.onnx (the default); or download "
+            f"one on a machine with internet ({U2NET_URL}), put it at that path (params.yaml "
+            "faces.rembg_model), or set faces.background to selfie or none.")
 
 
 def rembg_segmenter(model_path: str | Path | None) -> Segmenter:

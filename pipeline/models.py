@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline import labels as L
-from pipeline import weights
+from pipeline import hub, weights
 
 HEAD_KINDS = ("joint", "multi")
 HEAD_SIZES = {name: len(values) for name, values in L.HEADS.items()}  # mask 3, gender 2, age 3
@@ -53,13 +53,20 @@ def num_outputs(heads: str, *, age_years: bool = False) -> int:
 
 
 def create_model(name: str, *, heads: str = "joint", img_size: int = 224, drop_rate: float = 0.0,
-                 pretrained_file: str | None = None, age_years: bool = False) -> Classifier:
+                 pretrained_file: str | None = None, pretrained: bool = False,
+                 age_years: bool = False) -> Classifier:
     """Any timm architecture by name. `pretrained_file` loads local weights through timm's own
     pretrained path (the classifier is dropped when its size differs), or, for a file in another
-    naming such as the bundled EfficientNet-Lite0, through `pipeline.weights`; hub downloads never
-    run. `age_years` adds an output for age in years (see `AGE_MEAN`, `AGE_SCALE`)."""
+    naming such as the bundled EfficientNet-Lite0, through `pipeline.weights`. Otherwise
+    `pretrained` takes timm's hub weights: from the Hugging Face cache with no network call, else
+    downloaded by timm, else `hub.HubWeightsUnavailable` at once. `age_years` adds an output for
+    age in years (see `AGE_MEAN`, `AGE_SCALE`)."""
     n = num_outputs(heads, age_years=age_years)
-    if pretrained_file is None:
+    if pretrained_file is None and pretrained:
+        cached = hub.require(name)
+        net = timm.create_model(name, pretrained=True, num_classes=n, drop_rate=drop_rate,
+                                pretrained_cfg_overlay=dict(file=str(cached)) if cached else None)
+    elif pretrained_file is None:
         net = timm.create_model(name, pretrained=False, num_classes=n, drop_rate=drop_rate)
     else:
         path = weights.resolve(pretrained_file)

@@ -211,12 +211,12 @@ class Predict(Section):
 
 # TrainConfig knobs that are enums or bounded; knobs not named here are checked by type only.
 TRAIN_CHOICES = {"heads": ("pipeline.models", "HEAD_KINDS"), "schedule": ("pipeline.train", "SCHEDULES"),
-                 "amp": ("pipeline.train", "AMP_MODES")}
+                 "amp": ("pipeline.train", "AMP_MODES"), "lr_scale": ("pipeline.train", "LR_SCALES")}
 POSITIVE, AT_LEAST_0, SHARE_BELOW_1 = dict(gt=0), dict(ge=0), dict(ge=0, lt=1)
 TRAIN_LIMITS = {"img_size": POSITIVE, "epochs": POSITIVE, "batch_size": POSITIVE, "lr": POSITIVE,
                 "weight_decay": AT_LEAST_0, "label_smoothing": SHARE_BELOW_1, "drop_rate": SHARE_BELOW_1,
                 "warmup": AT_LEAST_0, "step_size": AT_LEAST_0, "step_gamma": POSITIVE,
-                "num_workers": AT_LEAST_0, "rotate": AT_LEAST_0, "color": AT_LEAST_0}
+                "num_workers": AT_LEAST_0, "rotate": AT_LEAST_0, "color": AT_LEAST_0, "nproc": POSITIVE}
 STAGE_SET = {"seed"}  # TrainConfig fields the stage scripts fill in from elsewhere in params.yaml
 
 
@@ -356,6 +356,22 @@ def _check_files(p: Params, base: Path) -> list[str]:
     return out
 
 
+def _check_hub(p: Params) -> list[str]:
+    """`pretrained: true` (with no pretrained_file) needs timm's hub weights: cached, or a hub that
+    answers. Checked here so `dvc repro` stops in `check`, not after faces; imports timm only then."""
+    from pipeline import hub
+
+    out = []
+    for section in ("oof", "train"):
+        cfg = getattr(p, section)
+        if cfg.pretrained and not cfg.pretrained_file:
+            try:
+                hub.require(cfg.model, key=f"{section}.pretrained")
+            except hub.HubWeightsUnavailable as e:
+                out.append(str(e))
+    return out
+
+
 def check_corrections(path: str | Path) -> list[str]:
     """One line per bad row of a corrections file (read with its own reader), or one for the file."""
     import numpy as np
@@ -386,9 +402,10 @@ def check_corrections(path: str | Path) -> list[str]:
     return out
 
 
-def check(path: str | Path = "params.yaml") -> list[str]:
+def check(path: str | Path = "params.yaml", *, hub: bool = True) -> list[str]:
     """Problems with a params file (relative paths in it are taken from its folder), one line each;
-    [] when it is fine."""
+    [] when it is fine. `hub`: also whether `pretrained: true` can get timm's hub weights (imports
+    timm, and may try the network for 3 s, only when a section asks for them)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -402,15 +419,16 @@ def check(path: str | Path = "params.yaml") -> list[str]:
         p = Params.model_validate(raw)
     except ValidationError as e:
         return [_line(err) for err in e.errors()] + _check_models(raw)
-    return _check_values(p) + _check_models(raw) + _check_files(p, path.parent)
+    problems = _check_values(p) + _check_models(raw) + _check_files(p, path.parent)
+    return problems or (_check_hub(p) if hub else [])
 
 
-def load_checked(path: str | Path = "params.yaml") -> dict[str, Any]:
+def load_checked(path: str | Path = "params.yaml", *, hub: bool = False) -> dict[str, Any]:
     """params.yaml as plain data after a passing check; otherwise print the problems and exit 2
     (the top of every stage script)."""
     import sys
 
-    problems = check(path)
+    problems = check(path, hub=hub)
     if problems:
         print("\n".join(f"params: {line}" for line in problems), file=sys.stderr)
         sys.exit(2)

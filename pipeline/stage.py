@@ -18,9 +18,10 @@ from typing import Any
 from pipeline.params import load_checked
 
 
-def start(params: str | Path = "params.yaml") -> dict[str, Any]:
-    """params.yaml as plain data once it passes `curate check` (else: one line per problem, exit 2)."""
-    loaded = load_checked(params)
+def start(params: str | Path = "params.yaml", *, hub: bool = False) -> dict[str, Any]:
+    """params.yaml as plain data once it passes `curate check` (else: one line per problem, exit 2).
+    `hub`: also check that `pretrained: true` can get timm's hub weights (stages that load them)."""
+    loaded = load_checked(params, hub=hub)
     torch = sys.modules.get("torch")  # stages that train or predict have imported it
     if torch is not None and loaded.get("cpu_threads"):
         torch.set_num_threads(int(loaded["cpu_threads"]))

@@ -18,6 +18,7 @@ from torch import nn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sklearn.metrics import f1_score
 
+from pipeline import distributed as D
 from pipeline import labels as L
 from pipeline import progress as P
 from pipeline.files import atomic_path
@@ -26,6 +27,7 @@ from pipeline.models import Classifier, age_density_weights, create_model, make_
 
 SCHEDULES = ("cosine", "step")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+LR_SCALES = ("linear", "sqrt", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,16 +50,21 @@ class TrainConfig:
     channels_last: bool = True            # CUDA only
     num_workers: int = 0                  # DataLoader workers reading batches from the crop array
     seed: int = 0
-    pretrained_file: str | None = None    # local timm checkpoint
+    pretrained_file: str | None = None    # local timm checkpoint (used instead of the hub when set)
+    pretrained: bool = False              # timm's hub weights (Hugging Face cache; one-line error offline)
     flip: bool = True                     # augmentation: horizontal flip
     rotate: float = 10.0                  # augmentation: max rotation in degrees (0 = off)
     color: float = 0.2                    # augmentation: brightness/contrast/saturation jitter (0 = off)
     age_weight: float = 0.0               # > 0: also learn age in years (smooth-L1 weight beside the heads)
     age_balance: float = 0.0              # age-in-years loss weight = smoothed age density ** -age_balance (0 = off)
     tta_flip: bool = False                # out-of-fold prediction also averages the mirrored image
+    nproc: int = 1                        # train: DDP processes under torchrun; oof: folds trained side by side
+    sync_bn: bool = False                 # DDP: BatchNorm statistics over every process's batch
+    lr_scale: str = "linear"              # DDP: lr x world size (linear) | x sqrt(world size) | none
 
     def __post_init__(self) -> None:
-        for name, allowed in (("heads", ("joint", "multi")), ("schedule", SCHEDULES), ("amp", AMP_MODES)):
+        for name, allowed in (("heads", ("joint", "multi")), ("schedule", SCHEDULES), ("amp", AMP_MODES),
+                              ("lr_scale", LR_SCALES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"train config {name} must be one of {allowed}, got {getattr(self, name)!r}")
 
@@ -104,6 +111,7 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 def build_model(cfg: TrainConfig, *, pretrained: bool = True) -> Classifier:
     return create_model(cfg.model, heads=cfg.heads, img_size=cfg.img_size, drop_rate=cfg.drop_rate,
                         pretrained_file=cfg.pretrained_file if pretrained else None,
+                        pretrained=cfg.pretrained and pretrained,
                         age_years=cfg.age_weight > 0)
 
 
@@ -323,18 +331,21 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
     with _deterministic(not cuda):
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        gen = torch.Generator(device=device).manual_seed(cfg.seed + D.rank())  # own augmentations per process
         model = build_model(cfg).to(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
+        model = D.wrap(model, sync_bn=cfg.sync_bn)  # DDP under torchrun, else as is
+        world = D.world_size()
         year_weight = (age_density_weights(ages[train_idx], power=cfg.age_balance)
                        if ages is not None and cfg.age_balance > 0 else None)
         loss_fn = make_loss(cfg.loss, heads=cfg.heads, class_weight=class_weight,
                             label_smoothing=cfg.label_smoothing, age_weight=cfg.age_weight,
                             age_year_weight=year_weight)
         val_loss_fn = make_loss(cfg.loss, heads=cfg.heads, class_weight=class_weight, age_weight=cfg.age_weight)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda)
-        steps = len(epoch_batches(train_idx, None, cfg.batch_size, np.random.default_rng(0)))
+        opt = torch.optim.AdamW(model.parameters(), lr=D.scaled_lr(cfg.lr, cfg.lr_scale),
+                                weight_decay=cfg.weight_decay, fused=cuda)
+        steps = len(epoch_batches(train_idx, None, cfg.batch_size * world, np.random.default_rng(0)))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg, steps))
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
@@ -346,7 +357,8 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
         with Progress(*columns, disable=not (progress and P.tty())) as bar:
             for epoch in range(cfg.epochs):
                 model.train()
-                batches = epoch_batches(train_idx, sample_weight, cfg.batch_size, rng)
+                # every process draws the same global batches, then takes its share of each
+                batches = D.shard(epoch_batches(train_idx, sample_weight, cfg.batch_size * world, rng))
                 task = bar.add_task(f"{label} epoch {epoch + 1}/{cfg.epochs}".lstrip(), total=len(batches), info="")
                 total, seen, t0 = torch.zeros((), device=device), 0, time.perf_counter()
                 for step, (xb, yb, ab) in enumerate(_loader(crops, labels, batches, num_workers=cfg.num_workers,
@@ -366,16 +378,18 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
                     # reading the loss syncs CUDA: only now and then
                     info = f"loss {float(total) / seen:.4f}" if progress and step % 10 == 0 else None
                     bar.update(task, advance=1, **({"info": info} if info else {}))
+                total, seen = D.all_sum(total), int(D.all_sum(torch.tensor(seen, device=device)))
                 train_loss = float(total) / seen  # syncs before timing
                 seconds = time.perf_counter() - t0
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": lr,
                        "imgs_per_s": seen / seconds}
-                if val_idx is not None and len(val_idx):
-                    row.update(_validate(model, crops, labels, np.asarray(val_idx), batch_size=cfg.batch_size,
-                                         device=device, loss_fn=val_loss_fn, ages=ages))
+                if val_idx is not None and len(val_idx) and D.is_main():  # rank 0 validates, the others wait
+                    row.update(_validate(D.unwrap(model), crops, labels, np.asarray(val_idx),
+                                         batch_size=cfg.batch_size, device=device, loss_fn=val_loss_fn, ages=ages))
                     if row["val_f1_macro"] > best_f1:
                         best_f1 = row["val_f1_macro"]
-                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                        best_state = {k: v.detach().clone() for k, v in D.unwrap(model).state_dict().items()}
+                D.barrier()
                 bar.update(task, info=" ".join(f"{k} {v:.3f}" for k, v in row.items()
                                                if k.startswith(("train_loss", "val_loss", "val_f1_macro"))))
                 history.append(row)
@@ -386,6 +400,7 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
                         if k != "epoch":
                             live.log_metric(k, v)
                     live.next_step()
+        model = D.unwrap(model)
         if best_state is not None:
             model.load_state_dict(best_state)
     return model.eval(), history
@@ -393,18 +408,19 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
 
 def out_of_fold(crops: np.ndarray, labels: np.ndarray, person_id: np.ndarray, strat: np.ndarray, *,
                 k: int, cfg: TrainConfig, seed: int, ages: np.ndarray | None = None, progress: bool = True,
-                device: str | torch.device | None = None) -> dict[str, np.ndarray]:
+                device: str | torch.device | None = None, only: list[int] | None = None) -> dict[str, np.ndarray]:
     """One model per person fold, trained on the other folds, predicts its held-out fold:
     {probs [N, 18], mask [N, 3], gender [N, 2], age [N, 3], fold [N]}, plus age_years [N] when
     `cfg.age_weight` > 0 (then `ages` in years is needed). Fold f trains with seed cfg.seed + f;
-    no held-out label is used for model selection; `cfg.tta_flip` averages with mirrored images."""
+    no held-out label is used for model selection; `cfg.tta_flip` averages with mirrored images.
+    `only` trains those folds alone (their rows filled, the rest 0): see pipeline.distributed."""
     _check_inputs(crops, np.asarray(labels))
     fold = person_folds(person_id, strat, k=k, seed=seed)
     sizes = {"probs": L.NUM_CLASSES, **{h: len(v) for h, v in L.HEADS.items()}}
     out = {key: np.zeros((len(labels), n)) for key, n in sizes.items()}
     if cfg.age_weight > 0:
         out["age_years"] = np.zeros(len(labels))
-    for f in range(k):
+    for f in range(k) if only is None else only:
         held = np.flatnonzero(fold == f)
         model, _ = fit(crops, labels, np.flatnonzero(fold != f), cfg=dataclasses.replace(cfg, seed=cfg.seed + f),
                        ages=ages, device=device, progress=f"oof fold {f + 1}/{k}" if progress else False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipeline import stage
 
-stage.start()
+stage.start(hub=True)
 Path("reports").mkdir(exist_ok=True)
 Path("reports/check.txt").write_text("params.yaml passed `curate check`\n")
 print("check: params.yaml ok")
