@@ -56,7 +56,7 @@ def extract(crops: np.ndarray, *, size: int = 128, batch: int = 128, weights: st
     with torch.inference_mode(), Progress(disable=not progress) as bar:
         task = bar.add_task("embed", total=len(crops))
         for part in _batches(len(crops), batch):
-            x = torch.from_numpy(np.ascontiguousarray(crops[part])).permute(0, 3, 1, 2).float() / 255
+            x = torch.from_numpy(np.array(crops[part])).permute(0, 3, 1, 2).float() / 255  # a copy: memmaps are read-only
             if x.shape[-1] != size or x.shape[-2] != size:
                 x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
             h = net((x - mean) / std)

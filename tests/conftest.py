@@ -1,5 +1,7 @@
 """Shared test helpers."""
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,10 +12,26 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _deep_update(d: dict, u: dict) -> None:
     for k, v in u.items():
-        if isinstance(v, dict) and isinstance(d.get(k), dict):
+        if isinstance(v, dict) and isinstance(d.setdefault(k, {}), dict):
             _deep_update(d[k], v)
         else:
             d[k] = v
+
+
+def copy_repo(dst: Path, *overrides: dict) -> Path:
+    """The working tree's tracked and untracked (not ignored) files but dvc.lock, copied to `dst`,
+    with each of `overrides` merged into its params.yaml in turn (for a fresh git + dvc repo)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for f in files:
+        if (REPO / f).is_file() and not f.startswith("dvc.lock"):
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, dst / f)
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    for u in overrides:
+        _deep_update(params, u)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return dst
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ run by `dvc queue start -j 2`, one of them needing an ignored file (`--copy-path
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import copy_repo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,14 +38,6 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
     return proc.stdout
 
 
-def _deep_update(d: dict, u: dict) -> None:
-    for k, v in u.items():
-        if isinstance(v, dict):
-            _deep_update(d.setdefault(k, {}), v)
-        else:
-            d[k] = v
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     """A fresh git + dvc repo of the working tree on the tiny full profile; a Hugging Face cache
@@ -56,17 +47,7 @@ def repo(tmp_path_factory):
     from safetensors.torch import save_file
     from timm.models import get_pretrained_cfg
 
-    dst = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for f in files:
-        if (REPO / f).is_file() and not f.startswith("dvc.lock"):
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / f, dst / f)
-    params = yaml.safe_load((dst / "params.yaml").read_text())
-    _deep_update(params, FULL_TINY)
-    params["relabel"]["corrections"] = []
-    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dst = copy_repo(tmp_path_factory.mktemp("repo"), FULL_TINY, {"relabel": {"corrections": []}})
 
     torch.manual_seed(0)
     state = timm.create_model("efficientnet_b4").state_dict()

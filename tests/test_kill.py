@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from test_pipeline_dvc import REPO, TINY, _deep_update, _run
+from conftest import copy_repo
+from test_pipeline_dvc import REPO, TINY, _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")]
 
@@ -67,19 +67,7 @@ def _wait_gone(pgid: int, seconds: float = 20) -> list[tuple[int, str]]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """Tiny profile (2 face workers, 2 train epochs), fully reproduced once."""
-    import shutil
-
-    dst = tmp_path_factory.mktemp("killrepo")
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for f in files:
-        if (REPO / f).is_file() and not f.startswith("dvc.lock"):
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / f, dst / f)
-    params = yaml.safe_load((dst / "params.yaml").read_text())
-    _deep_update(params, TINY)
-    _deep_update(params, KILL_PROFILE)
-    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dst = copy_repo(tmp_path_factory.mktemp("killrepo"), TINY, KILL_PROFILE)
     commit = [["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]]
     for cmd in [["git", "init", "-q"], *commit, ["dvc", "repro"], *commit]:
         _run(cmd, dst)

@@ -2,13 +2,12 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import copy_repo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,27 +28,10 @@ def _run(args: list[str], cwd: Path) -> str:
     return proc.stdout
 
 
-def _deep_update(d: dict, u: dict) -> None:
-    for k, v in u.items():
-        if isinstance(v, dict):
-            _deep_update(d.setdefault(k, {}), v)
-        else:
-            d[k] = v
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """The working tree's tracked and untracked (not ignored) files, as a fresh git + dvc repo."""
-    dst = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for f in files:
-        if (REPO / f).is_file() and not f.startswith("dvc.lock"):
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / f, dst / f)
-    params = yaml.safe_load((dst / "params.yaml").read_text())
-    _deep_update(params, TINY)
-    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dst = copy_repo(tmp_path_factory.mktemp("repo"), TINY)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]):
         _run(cmd, dst)
