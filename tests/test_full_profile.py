@@ -101,7 +101,10 @@ def test_a_queued_grid_of_two_runs_with_two_workers(repo):
     _run(["dvc", "exp", "run", "--queue", "-n", "b4file", "-S", "train.pretrained_file=weights/b4.pth",
           "--copy-paths", "weights/b4.pth"], root, env)
     t0 = time.perf_counter()
-    _run(["dvc", "queue", "start", "-j", "2"], root, env)
+    # the workers are daemons that inherit the output pipes: not captured, so this returns at once
+    # (an idle worker does not always stop by itself; `queue stop` below ends it)
+    subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=root, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
             state = _queue_state(root, env)
