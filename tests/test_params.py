@@ -54,7 +54,8 @@ BAD = [  # (change, words the one line must contain)
     (_set("noise.per_field", age="move"), ["noise.per_field.age", "'move'", "'relabel'"]),
     (_set("noise.find", person_rule="majority"), ["noise.find.person_rule", "'majority'", "'vote'"]),
     (_set("noise.find", bogus_option=1), ["noise.find.bogus_option", "unknown key", "person_rule"]),
-    (_set("noise.types", embedder="resnet"), ["noise.types.embedder", "'resnet'", "'efficientnet_lite0' or 'pixels'"]),
+    (_set("noise.types", threshold="high"), ["noise.types.threshold", "'high'", "number"]),
+    (_set("embed", size=0), ["embed.size", "0", "greater than 0"]),
     (_set("noise.per_field", duplicate="merge"), ["noise.per_field.duplicate", "'merge'", "'relabel'"]),
     (_set("noise.per_field", blur="drop"), ["noise.per_field.blur", "'quality'"]),
     (_set("synth", quality_noise=1.5), ["synth.quality_noise", "1.5", "less than or equal to 1"]),
@@ -100,7 +101,8 @@ def test_yaml_strings_that_are_numbers_and_new_knobs_pass(workdir):
 
 def test_issue_types_knobs_pass(workdir):
     assert _check(workdir, _set("noise.per_field", duplicate="drop", outlier="none", quality="relabel")) == []
-    assert _check(workdir, _set("noise.types", threshold=0.7, embedder="pixels", size=64)) == []
+    assert _check(workdir, _set("noise.types", threshold=0.7, use_datalab=False)) == []
+    assert _check(workdir, _set("embed", size=64)) == []
 
 
 def test_broken_yaml_is_one_line(workdir):
