@@ -99,9 +99,16 @@ def test_bad_exp_run_fails_in_check_and_keeps_every_output(repo, reference, sett
     assert _digests(repo) == reference
 
 
+def _default_sigint() -> None:
+    # A shell's background job (`make test &`) starts with SIGINT ignored, and an ignored signal
+    # stays ignored through exec: give the run Ctrl-C back, as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(repo: Path, stage: str) -> subprocess.Popen:
     return subprocess.Popen(["dvc", "repro", "--force", "-s", stage], cwd=repo, env=_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_default_sigint)
 
 
 def _stage_pid(pgid: int, stage: str) -> int | None:
