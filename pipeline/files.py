@@ -114,6 +114,13 @@ def write_json(obj: Any, path: str | Path) -> None:
     _write(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
 
 
+def write_npy(array: np.ndarray, path: str | Path) -> None:
+    def save(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.save(f, array)
+    _write(path, save)
+
+
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
     def save(p: Path) -> None:
         with open(p, "wb") as f:

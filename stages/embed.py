@@ -5,12 +5,10 @@ import numpy as np
 
 from pipeline import stage
 from pipeline.embed import extract
-from pipeline.files import atomic_path
+from pipeline.files import write_npy
 
 params = stage.start()
 crops = np.load("data/interim/crops.npy", mmap_mode="r")
 features = extract(crops, size=params["embed"]["size"], progress=True)
-with atomic_path("data/interim/embeddings.npy") as tmp:
-    with open(tmp, "wb") as f:
-        np.save(f, features)
+write_npy(features, "data/interim/embeddings.npy")
 print(f"embed: {features.shape[0]} images x {features.shape[1]} features (EfficientNet-Lite0, ImageNet, frozen)")
