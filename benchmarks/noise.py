@@ -137,12 +137,16 @@ def age_rankings(work: Path, params: dict) -> dict[str, float]:
 
     from pipeline import age
     from pipeline.curation_metrics import oracle_age_ap, person_truth, ranked_ap
+    from pipeline.noise import _aligned_years
 
     oof = dict(np.load(work / "data/processed/oof.npz"))
     if "age_years" not in oof:
         return {}
     labels = pd.read_parquet(work / "data/processed/labels.parquet")
-    years = pd.Series(oof["age_years"], index=oof["image_id"].astype(str)).loc[labels["image_id"]].to_numpy()
+    embeddings = work / "data/interim/embeddings.npy"
+    if params["noise"].get("age_probe", True) and embeddings.exists():  # as the noise stage scores them
+        oof["age_probe"] = age.probe_oof(labels, oof, np.load(embeddings, mmap_mode="r"))
+    years = _aligned_years(labels, oof)
     table, _ = age.person_ages(years, labels["age"].to_numpy(float), labels["person_id"].astype(str).to_numpy())
     truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str})
     noisy = person_truth(truth, age_edges=params["relabel"]["age_edges"])["age"].reindex(table.index).to_numpy()

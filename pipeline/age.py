@@ -27,7 +27,7 @@ kept as the comparison in `benchmarks/noise.py` and the tests, not as the score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +67,13 @@ def probe(features: np.ndarray, given: np.ndarray, folds: np.ndarray) -> np.ndar
         model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(0, 5, 11)))
         out[held] = model.fit(x[~held], y[~held]).predict(x[held])
     return out
+
+
+def probe_oof(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], features: np.ndarray) -> np.ndarray:
+    """`probe` in the order of the oof arrays: `labels` (image_id, row into `features`, age) and
+    the OOF models' person folds (`oof["fold"]`, aligned with `oof["image_id"]`)."""
+    train = labels.set_index("image_id").loc[np.asarray(oof["image_id"]).astype(str)]
+    return probe(np.asarray(features)[train["row"].to_numpy()], train["age"].to_numpy(float), oof["fold"])
 
 
 def debias(estimate: np.ndarray, given: np.ndarray) -> tuple[float, float]:

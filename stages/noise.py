@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import stage
-from pipeline.age import probe
+from pipeline.age import probe_oof
 from pipeline.files import write_csv, write_json
 from pipeline.noise import find_issues, health_summary, sort_issues
 
@@ -13,9 +13,7 @@ edges = params["relabel"]["age_edges"]
 labels = pd.read_parquet("data/processed/labels.parquet")
 oof = dict(np.load("data/processed/oof.npz", allow_pickle=False))
 if params["noise"].get("age_probe", True) and "age_years" in oof:  # a second age estimate, from frozen features
-    train = labels.set_index("image_id").loc[oof["image_id"]]  # in the oof arrays' order
-    features = np.load("data/interim/embeddings.npy", mmap_mode="r")[train["row"].to_numpy()]
-    oof["age_probe"] = probe(features, train["age"].to_numpy(float), oof["fold"])
+    oof["age_probe"] = probe_oof(labels, oof, np.load("data/interim/embeddings.npy", mmap_mode="r"))
 issues = find_issues(labels, oof, age_edges=edges, **params["noise"].get("find", {}))
 types = pd.read_csv("data/interim/issue_types.csv", dtype={"person_id": str, "image_id": str, "given": str,
                                                              "suggested": str}, keep_default_na=False)
