@@ -137,15 +137,16 @@ def age_rankings(work: Path, params: dict) -> dict[str, float]:
 
     from pipeline import age
     from pipeline.curation_metrics import oracle_age_ap, person_truth, ranked_ap
+    from pipeline.issue_types import unusable_images
     from pipeline.noise import _aligned_years
 
     oof = dict(np.load(work / "data/processed/oof.npz"))
     if "age_years" not in oof:
         return {}
     labels = pd.read_parquet(work / "data/processed/labels.parquet")
-    embeddings = work / "data/interim/embeddings.npy"
-    if params["noise"].get("age_probe", True) and embeddings.exists():  # as the noise stage scores them
-        oof["age_probe"] = age.probe_oof(labels, oof, np.load(embeddings, mmap_mode="r"))
+    types = pd.read_csv(work / "data/interim/issue_types.csv", dtype=str, keep_default_na=False)
+    unusable = unusable_images(types, threshold=params["noise"]["types"]["threshold"])  # as the noise stage
+    labels = labels[~labels["image_id"].astype(str).isin(unusable)].reset_index(drop=True)
     years = _aligned_years(labels, oof)
     table, _ = age.person_ages(years, labels["age"].to_numpy(float), labels["person_id"].astype(str).to_numpy())
     truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str})

@@ -18,8 +18,9 @@ can be measured on the whole set. So:
 
 A second, independent estimate comes cheap: `probe` fits a ridge regression from frozen ImageNet
 features of each image to the given age, person fold by person fold (out of fold, like the
-network's), and `find_issues` averages it with the network's age output. Its errors are little
-correlated with the network's, so the mean has thinner tails (measured in benchmarks/noise.py).
+network's); `pipeline.probe` uses it, and with `oof.method: ensemble` it is averaged with the
+network's age output. Its errors are little correlated with the network's, so the mean has
+thinner tails (measured in benchmarks/noise.py).
 
 `cleanlab.regression.rank.get_label_quality_scores` (`residual`, `outre`) ranks by the raw residual
 (or its outlyingness): it cannot use a per-person uncertainty and gives no probability, so it is
@@ -67,13 +68,6 @@ def probe(features: np.ndarray, given: np.ndarray, folds: np.ndarray) -> np.ndar
         model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(0, 5, 11)))
         out[held] = model.fit(x[~held], y[~held]).predict(x[held])
     return out
-
-
-def probe_oof(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], features: np.ndarray) -> np.ndarray:
-    """`probe` in the order of the oof arrays: `labels` (image_id, row into `features`, age) and
-    the OOF models' person folds (`oof["fold"]`, aligned with `oof["image_id"]`)."""
-    train = labels.set_index("image_id").loc[np.asarray(oof["image_id"]).astype(str)]
-    return probe(np.asarray(features)[train["row"].to_numpy()], train["age"].to_numpy(float), oof["fold"])
 
 
 def debias(estimate: np.ndarray, given: np.ndarray) -> tuple[float, float]:

@@ -62,11 +62,8 @@ def _aligned_heads(labels: pd.DataFrame, oof: Mapping[str, np.ndarray]) -> dict[
 
 
 def _aligned_years(labels: pd.DataFrame, oof: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The out-of-fold age in years per labels row: the network's `age_years`, averaged with the
-    feature probe's `age_probe` (`pipeline.age.probe`) when the oof mapping has one."""
+    """The out-of-fold age in years (`age_years`) per labels row."""
     years = np.asarray(oof["age_years"], float)
-    if "age_probe" in oof:
-        years = (years + np.asarray(oof["age_probe"], float)) / 2
     if "image_id" not in oof:
         return years
     where = pd.Index(np.asarray(oof["image_id"]).astype(str)).get_indexer(labels["image_id"].astype(str))

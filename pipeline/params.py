@@ -193,7 +193,6 @@ class Noise(Section):
     action: Action
     per_field: dict[IssueField, Action] = Field(default_factory=dict)
     min_score: NonNegative = 0.0
-    age_probe: bool = True
     find: Find = Field(default_factory=Find)  # type: ignore[valid-type]
     types: Types = Field(default_factory=Types)  # type: ignore[valid-type]
 
@@ -246,7 +245,9 @@ def popped(script: str) -> set[str]:
 Train = _train_model("Train", **{**{k: (Any, None) for k in popped("train.py")},
                                  "train_folds": (list[Count], Field(min_length=1))})
 Oof = _train_model("Oof", **{**{k: (Any, None) for k in popped("oof.py")},
-                             "folds": (Annotated[int, Field(ge=2)], ...)})
+                             "folds": (Annotated[int, Field(ge=2)], ...),
+                             "method": (_choices("pipeline.probe", "METHODS"), "network"),
+                             "probe_c": (Annotated[float, Field(gt=0)], 1e-3)})
 class Params(Section):
     seed: int
     cpu_threads: Count = 0  # torch CPU threads in the training stages; 0 = torch's default (all cores)

@@ -1,28 +1,39 @@
-"""oof: K person-grouped folds -> out-of-fold probabilities for every train image."""
+"""oof: K person-grouped folds -> out-of-fold probabilities (and age in years) for every train image,
+from fine-tuned networks, a linear probe on the frozen embeddings, or the mean of both (oof.method)."""
 
 import numpy as np
 import pandas as pd
 
 from pipeline import distributed as D
-from pipeline import stage
+from pipeline import probe, stage
 from pipeline.files import write_npz
+from pipeline.folds import person_folds
+from pipeline.noise import head_labels
 from pipeline.train import TrainConfig, out_of_fold
 
 params = stage.start(hub=True)
 cfg = dict(params["oof"])
-k = cfg.pop("folds")
+k, method, probe_c = cfg.pop("folds"), cfg.pop("method", "network"), cfg.pop("probe_c", 1e-3)
 labels = pd.read_parquet("data/processed/labels.parquet")
 rows = labels["row"].to_numpy()
 assert (rows == np.arange(len(rows))).all(), "train rows must lead the manifest (ingest order)"
 tcfg = TrainConfig.from_dict({**cfg, "seed": params["seed"]})
 args = (labels["label"].to_numpy(), labels["person_id"].to_numpy(),
         (labels["gender"] * 3 + labels["age_bin"]).to_numpy())
-kw = dict(k=k, cfg=tcfg, seed=params["seed"], ages=labels["age"].to_numpy(dtype=float))
-if tcfg.nproc > 1:  # folds side by side, one process each (GPU i mod count); same result on CPU
-    oof = D.out_of_fold_spread("data/interim/crops.npy", len(rows), *args, nproc=tcfg.nproc, **kw)
-else:
-    crops = np.load("data/interim/crops.npy", mmap_mode="r")[: len(rows)]  # a view, not a copy
-    oof = out_of_fold(crops, *args, **kw)
+ages = labels["age"].to_numpy(dtype=float)
+parts = []
+if method in ("network", "ensemble"):
+    kw = dict(k=k, cfg=tcfg, seed=params["seed"], ages=ages)
+    if tcfg.nproc > 1:  # folds side by side, one process each (GPU i mod count); same result on CPU
+        parts.append(D.out_of_fold_spread("data/interim/crops.npy", len(rows), *args, nproc=tcfg.nproc, **kw))
+    else:
+        crops = np.load("data/interim/crops.npy", mmap_mode="r")[: len(rows)]  # a view, not a copy
+        parts.append(out_of_fold(crops, *args, **kw))
+if method in ("probe", "ensemble"):
+    folds = person_folds(args[1], args[2], k=k, seed=params["seed"])  # the networks' folds
+    features = np.load("data/interim/embeddings.npy", mmap_mode="r")[rows]
+    parts.append({**probe.out_of_fold(features, head_labels(labels), ages, folds, c=probe_c), "fold": folds})
+oof = probe.ensemble(*parts)
 write_npz("data/processed/oof.npz", image_id=labels["image_id"].to_numpy().astype(str), **oof)
 acc = float((oof["probs"].argmax(1) == labels["label"].to_numpy()).mean())
-print(f"oof: {len(labels)} images, {k} folds, out-of-fold accuracy vs given labels {acc:.3f}")
+print(f"oof ({method}): {len(labels)} images, {k} folds, out-of-fold accuracy vs given labels {acc:.3f}")

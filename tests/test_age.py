@@ -71,16 +71,3 @@ def test_probe_learns_age_from_features_out_of_fold():
     assert abs(probe(features, given, folds)[0] - age[0]) < 3
     with pytest.raises(ValueError, match="differ in length"):
         probe(features, age[:-1], folds)
-
-
-def test_probe_oof_follows_the_oof_order_and_the_feature_rows():
-    from pipeline.age import probe, probe_oof
-
-    rng = np.random.default_rng(2)
-    n = 80
-    age = rng.uniform(18, 60, n)
-    features = np.c_[age / 10 + rng.normal(0, 0.1, n), rng.normal(size=(n, 5))]
-    labels = pd.DataFrame({"image_id": [f"p{i // 4}/{i % 4}" for i in range(n)], "row": np.arange(n), "age": age})
-    order = rng.permutation(n)  # the oof arrays in another order than labels
-    oof = {"image_id": labels["image_id"].to_numpy()[order], "fold": (order // 4) % 4}
-    np.testing.assert_allclose(probe_oof(labels, oof, features), probe(features[order], age[order], oof["fold"]))

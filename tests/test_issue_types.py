@@ -132,3 +132,13 @@ def test_datalab_runs_on_the_features_and_joins_exact_copies_across_persons():
 def test_bad_embedder_is_refused():
     with pytest.raises(ValueError, match="embedder"):
         T.embed_crops(np.zeros((1, 8, 8, 3), np.uint8), embedder="resnet")  # type: ignore[arg-type]
+
+
+def test_unusable_images_are_outlier_and_quality_rows_at_the_threshold():
+    from pipeline.issue_types import unusable_images
+
+    issues = pd.DataFrame({"field": ["outlier", "quality", "quality", "duplicate", "outlier"],
+                           "image_id": ["a/mask1", "b/normal", "c/mask2", "*", "d/mask3"],
+                           "score": [0.9, 0.5, 0.2, 0.99, 0.49]})  # c: a fallback listed below the threshold
+    assert unusable_images(issues, threshold=0.5) == {"a/mask1", "b/normal"}
+    assert unusable_images(issues.iloc[:0], threshold=0.5) == set()

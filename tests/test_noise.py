@@ -97,17 +97,6 @@ def test_age_issue_shows_the_estimate_in_years(sim):
     assert row["score"] > 0.9
 
 
-def test_age_probe_is_averaged_with_the_network_estimate(sim):
-    labels, oof, _ = sim
-    agree = {**oof, "age_probe": labels["age"].to_numpy(float)}  # a probe that believes every given age
-    plain = find_issues(labels, oof, age_edges=EDGES).set_index("issue_id").loc[f"age:{SHIFT}"]
-    moved = find_issues(labels, agree, age_edges=EDGES).set_index("issue_id")
-    assert f"age:{SHIFT}" not in moved.index or moved.loc[f"age:{SHIFT}", "score"] < plain["score"]
-    assert f"age:{SHIFT}" not in moved.index or moved.loc[f"age:{SHIFT}", "estimate"] > plain["estimate"]
-    same = find_issues(labels, {**oof, "age_probe": oof["age_years"]}, age_edges=EDGES)
-    pd.testing.assert_frame_equal(same, find_issues(labels, oof, age_edges=EDGES))
-
-
 def test_age_in_years_is_required_unless_bins(sim):
     labels, oof, _ = sim
     no_years = {k: v for k, v in oof.items() if k != "age_years"}

@@ -1,0 +1,59 @@
+"""The linear probe: out-of-fold head probabilities and age from fixed features, and the ensemble."""
+
+import numpy as np
+import pytest
+
+from pipeline import labels as L
+from pipeline import probe
+
+
+def _data(n_persons: int = 60, seed: int = 0):
+    """7 images per person; features carry mask, gender and age with noise; person 0's gender is
+    given wrong. Returns features, given heads, given ages, person folds, true gender."""
+    rng = np.random.default_rng(seed)
+    person = np.repeat(np.arange(n_persons), 7)
+    mask = np.tile([0, 0, 0, 0, 0, 1, 2], n_persons)
+    gender = person % 2
+    age = rng.uniform(18, 65, n_persons)[person]
+    features = np.c_[np.eye(3)[mask] * 3, gender[:, None] * 3.0, age[:, None] / 10,
+                     rng.normal(size=(len(person), 40))] + rng.normal(0, 0.3, (len(person), 45))
+    given = {"mask": mask, "gender": gender.copy(), "age": L.age_bin(age.astype(int), (30, 58))}
+    given["gender"][person == 0] = 1 - given["gender"][person == 0]
+    return features, given, age, person % 4, gender
+
+
+def test_out_of_fold_probabilities_and_years():
+    features, given, age, folds, gender = _data()
+    out = probe.out_of_fold(features, given, age, folds, c=1.0)
+    assert out["probs"].shape == (len(age), L.NUM_CLASSES)
+    np.testing.assert_allclose(out["probs"].sum(1), 1, atol=1e-6)
+    for h, names in L.HEADS.items():
+        assert out[h].shape == (len(age), len(names))
+        np.testing.assert_allclose(out[h].sum(1), 1, atol=1e-6)
+    assert (out["mask"].argmax(1) == given["mask"]).mean() > 0.95
+    assert np.median(np.abs(out["age_years"] - age)) < 3
+    # out of fold: person 0's wrong gender does not reach its own prediction, which sides with the truth
+    assert (out["gender"][:7].argmax(1) == gender[:7]).all()
+
+
+def test_a_class_missing_from_the_training_folds_gets_probability_zero():
+    features, given, age, folds, _ = _data()
+    given["age"] = np.where(folds == 0, 2, given["age"] % 2)  # "old" only in fold 0
+    out = probe.out_of_fold(features, given, age, folds)
+    assert (out["age"][folds == 0, 2] == 0).all() and (out["age"][folds != 0, 2] > 0).all()
+
+
+def test_lengths_must_agree():
+    features, given, age, folds, _ = _data()
+    with pytest.raises(ValueError, match="differ in length"):
+        probe.out_of_fold(features[:-1], given, age, folds)
+
+
+def test_ensemble_averages_shared_keys_and_keeps_the_first_folds():
+    a = {"mask": np.array([[1.0, 0, 0]]), "age_years": np.array([20.0]), "fold": np.array([1]), "only_a": np.array([5])}
+    b = {"mask": np.array([[0.0, 1, 0]]), "age_years": np.array([40.0]), "fold": np.array([3])}
+    out = probe.ensemble(a, b)
+    np.testing.assert_allclose(out["mask"], [[0.5, 0.5, 0]])
+    assert out["age_years"][0] == 30 and out["fold"][0] == 1 and out["only_a"][0] == 5
+    one = probe.ensemble(a)
+    assert one.keys() == a.keys() and all(np.array_equal(one[k], a[k]) for k in a)
