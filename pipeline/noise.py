@@ -127,13 +127,14 @@ def _person_issues(field: str, y: np.ndarray, p: np.ndarray, persons: np.ndarray
     })
 
 
-def _age_issues(labels: pd.DataFrame, years: np.ndarray, *, age_edges: Sequence[int], threshold: float
-                ) -> pd.DataFrame:
+def _age_issues(labels: pd.DataFrame, years: np.ndarray, *, age_edges: Sequence[int], threshold: float,
+                prior_wrong: float) -> pd.DataFrame:
     """One row per person whose given age and estimated age (in years, pooled over its images,
     de-biased) fall in different bins and whose probability of a wrong label (`pipeline.age`) is
     at least `threshold`. `estimate` holds the estimate in years, `detail` says it in words."""
     persons = labels["person_id"].astype(str).to_numpy()
-    table, _ = age_years.person_ages(years, labels["age"].to_numpy(dtype=float), persons)
+    table = age_years.person_ages(years, labels["age"].to_numpy(dtype=float), persons, edges=age_edges,
+                                  prior_wrong=prior_wrong)
     names = age_bin_names(age_edges)
     given_bin = age_bin(table["given"].round().to_numpy(dtype=int), age_edges)
     est_bin = age_bin(np.clip(table["estimate"].round().to_numpy(), 0, 200).astype(int), age_edges)
@@ -206,6 +207,7 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
                 min_votes: float = 0.5,
                 mask_singles: bool = True,
                 single_threshold: float = 0.9,
+                age_prior: float = 0.2,
                 include_excluded: bool = False) -> pd.DataFrame:
     """Ranked label issues (ISSUE_COLUMNS, score descending). Every score is the probability that
     the given label is wrong, so one `threshold` (per field overrides in `thresholds`, e.g.
@@ -218,8 +220,9 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
     `filter_by` on the `aggregate`d person probabilities), "vote" (at least `min_votes` of the
     person's images flagged by cleanlab) and "argmax"; under them the score is still the probability.
     Age with `age_method="years"` (needs oof["age_years"], the out-of-fold age in years): one
-    estimate per person and the probability that the given age is wrong (`pipeline.age`); flagged
-    when the estimate's bin differs and that probability is >= the threshold. `age_method="bins"`
+    estimate per person and the probability that the given age bin is wrong (`pipeline.age`, with
+    `age_prior` the expected share of wrong bins); flagged when the estimate's bin differs and that
+    probability is >= the threshold. `age_method="bins"`
     treats age like gender, on the age-bin probabilities.
     Mask: an incorrect/normal pair whose swap probability (mirror mixture over all pairs) is >= the
     threshold gives two rows of kind "swap"; with `mask_singles`, other images flagged by
@@ -248,7 +251,8 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
         y, p = given[field], heads[field]
         cut = (thresholds or {}).get(field, threshold)
         if field == "age" and age_method == "years":
-            frames.append(_age_issues(labels, heads["years"], age_edges=age_edges, threshold=cut))
+            frames.append(_age_issues(labels, heads["years"], age_edges=age_edges, threshold=cut,
+                                      prior_wrong=age_prior))
             continue
         flags = find_label_issues(y, p, filter_by=filter_by)
         if field == "mask":

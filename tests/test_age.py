@@ -2,7 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.age import Mixture, debias, fit_mixture, person_ages, pool, wrong_probability
+from pipeline.age import debias, person_ages, pool, wrong_bin_probability
+from pipeline.labels import age_bin
+
+EDGES = (30, 58)
 
 
 def test_pool_is_a_robust_median_with_its_standard_error():
@@ -20,19 +23,20 @@ def test_debias_undoes_shrinkage_toward_the_mean():
     np.testing.assert_allclose(a + b * shrunk, given, atol=1e-3)
 
 
-def test_wrong_probability_ranks_years_against_uncertainty():
-    m = Mixture(pi=0.05, s=3.0, t=10.0)
-    p = wrong_probability(np.array([2.0, 14.0, 6.0, 6.0]), np.array([0.5, 0.5, 0.5, 4.0]), m)
-    assert p[0] < 0.05 < 0.95 < p[1]     # a clean 29 estimated at 31 vs a 22 given as 36
-    assert p[3] < p[2]                    # the same 6 years mean less for an uncertain person
-
-
-def test_fit_mixture_recovers_share_and_spreads():
+def test_wrong_bin_probability_knows_the_edges_and_the_uncertainty():
     rng = np.random.default_rng(0)
-    r = np.concatenate([rng.normal(0, 3, 950), rng.normal(0, 12, 50)])
-    m = fit_mixture(r, np.zeros_like(r))
-    assert m.pi == pytest.approx(0.05, abs=0.03) and m.s == pytest.approx(3, abs=0.4)
-    assert m.t == pytest.approx(12, abs=3)
+    given = np.r_[rng.uniform(18, 62, 300).round(), 29, 22, 45, 22]
+    estimate = given + np.r_[rng.normal(0, 3, 300), 0, 0, 0, 0]
+    estimate[-4:] = [32, 36, 52, 36]           # a clean 29 at 32; a 22 given for a 36; a 45 at 52; as 2nd, unsure
+    se = np.r_[np.full(300, 0.5), 0.5, 0.5, 0.5, 4.0]
+    p = wrong_bin_probability(given, estimate, se, edges=EDGES, prior_wrong=0.05)
+    near_edge, far, same_bin, unsure = p[-4:]
+    assert near_edge < 0.2 < 0.9 < far        # 3 years across an edge vs 14
+    assert same_bin < 0.05                    # 7 years off, but no other bin is near 52
+    assert unsure < far                       # the same 14 years mean less for an uncertain person
+    assert wrong_bin_probability(given, estimate, se, edges=EDGES, prior_wrong=0.2)[-3] > far  # the prior
+    with pytest.raises(ValueError, match="prior_wrong"):
+        wrong_bin_probability(given, estimate, se, edges=EDGES, prior_wrong=0)
 
 
 def test_person_ages_flags_the_shifted_person_with_a_calibrated_probability():
@@ -41,17 +45,16 @@ def test_person_ages_flags_the_shifted_person_with_a_calibrated_probability():
     true = rng.uniform(18, 60, n)
     given = true.copy()
     shifted = rng.choice(n, 10, replace=False)
-    given[shifted] += rng.choice([-1, 1], 10) * rng.uniform(6, 15, 10)
+    given[shifted] = np.where(true[shifted] < 30, true[shifted] + 15, true[shifted] - 15)  # across an edge
     bias = rng.normal(0, 1.5, n)
     persons = np.repeat([f"{i:03d}" for i in range(n)], 7)
     years = 39 + 0.7 * (np.repeat(true + bias, 7) - 39) + rng.normal(0, 1.5, 7 * n)  # shrunk, noisy
-    table, mixture = person_ages(years, np.repeat(given, 7), persons)
-    wrong = np.zeros(n, bool)
-    wrong[shifted] = True
+    table = person_ages(years, np.repeat(given, 7), persons, edges=EDGES, prior_wrong=0.05)
+    wrong = age_bin(given.astype(int), EDGES) != age_bin(true.astype(int), EDGES)
     top = table["p_wrong"].to_numpy().argsort()[::-1][:10]
     assert wrong[top].mean() >= 0.8
-    # calibrated: the mean probability over persons is close to the true share of wrong labels
-    assert table["p_wrong"].mean() == pytest.approx(10 / n, abs=0.02)
+    # a probability: its mean over persons is near the true share of wrong bins
+    assert table["p_wrong"].mean() == pytest.approx(wrong.mean(), abs=0.02)
     assert (table["estimate"] - pd.Series(true + bias, index=table.index)).abs().median() < 2.5
 
 

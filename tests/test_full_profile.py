@@ -19,7 +19,7 @@ FULL_TINY = {  # the README's full profile, sizes cut so it runs in a minute on 
     "cpu_threads": 1,
     "synth": {"persons": 16, "eval_persons": 4, "image_size": [96, 128]},
     "faces": {"size": 48, "workers": 1},
-    "oof": {"folds": 3, "model": "efficientnet_b4", "pretrained": True, "img_size": 48, "epochs": 1,
+    "oof": {"folds": 3, "method": "ensemble", "model": "efficientnet_b4", "pretrained": True, "img_size": 48, "epochs": 1,
             "batch_size": 16, "lr": 0.0003, "amp": "auto", "channels_last": True},
     "rebalance": {"folds": 3},
     "train": {"model": "efficientnet_b4", "pretrained": True, "img_size": 48, "epochs": 1, "batch_size": 16,

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = {
     "synth": {"persons": 16, "eval_persons": 4, "image_size": [96, 128]},
     "faces": {"size": 32, "workers": 1},
-    "oof": {"folds": 3, "model": "resnet10t", "img_size": 32, "epochs": 1, "batch_size": 32},
+    "oof": {"folds": 3, "method": "ensemble", "model": "resnet10t", "img_size": 32, "epochs": 1, "batch_size": 32},
     "rebalance": {"folds": 3},
     "train": {"model": "resnet10t", "img_size": 32, "epochs": 1, "batch_size": 32},
 }
