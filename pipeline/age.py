@@ -20,11 +20,9 @@ can be measured on the whole set. So:
    (average precision, benchmarks/noise.py; README), and its share of wrong labels, fitted by
    maximum likelihood, was unstable (0 to 0.5), hence the fixed prior.
 
-A second, independent estimate comes cheap: `probe` fits a ridge regression from frozen ImageNet
-features of each image to the given age, person fold by person fold (out of fold, like the
-network's); `pipeline.probe` uses it, and with `oof.method: ensemble` it is averaged with the
-network's age output. Its errors are little correlated with the network's, so the mean has
-thinner tails (measured in benchmarks/noise.py).
+The image estimates come from the oof stage: the networks' age output, the ridge regression of
+`pipeline.probe.age_years` on frozen features, or (`oof.method: ensemble`) their mean, whose
+errors are little correlated, so the mean has thinner tails (measured in benchmarks/noise.py).
 
 `cleanlab.regression.rank.get_label_quality_scores` (`residual`, `outre`) ranks by the raw residual
 (or its outlyingness): it cannot use a per-person uncertainty and gives no probability, so it is
@@ -37,9 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
-from sklearn.linear_model import HuberRegressor, RidgeCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.linear_model import HuberRegressor
 
 from pipeline.labels import DEFAULT_AGE_EDGES, age_bin
 
@@ -56,22 +52,6 @@ def pool(years: np.ndarray, persons: Sequence[str]) -> pd.DataFrame:
     mad = frame.assign(dev=(frame["years"] - frame["person"].map(median)).abs()).groupby("person")["dev"].median()
     n = grouped.size()
     return pd.DataFrame({"estimate": median, "se": MAD_TO_SD * mad / np.sqrt(n), "images": n})
-
-
-def probe(features: np.ndarray, given: np.ndarray, folds: np.ndarray) -> np.ndarray:
-    """Out-of-fold age in years per image from fixed `features` [N, D]: for each fold, a ridge
-    regression (standardised features, penalty chosen by RidgeCV's leave-one-out) fitted on the
-    other folds' images and their given ages. `folds` are person folds (the OOF models'), so no
-    person's own label reaches its estimate."""
-    x, y, folds = np.asarray(features, float), np.asarray(given, float), np.asarray(folds)
-    if len(x) != len(y) or len(y) != len(folds):
-        raise ValueError(f"features ({len(x)}), ages ({len(y)}) and folds ({len(folds)}) differ in length")
-    out = np.zeros(len(y))
-    for f in np.unique(folds):
-        held = folds == f
-        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(0, 5, 11)))
-        out[held] = model.fit(x[~held], y[~held]).predict(x[held])
-    return out
 
 
 def debias(estimate: np.ndarray, given: np.ndarray) -> tuple[float, float]:

@@ -5,7 +5,7 @@ One pass of EfficientNet-Lite0 with its ImageNet weights (from the installed
 global average of six intermediate blocks' outputs (low-level colour and texture: grey hair, skin
 lines) followed by the head's 1280 pooled features:
 
-- `pipeline.age.probe` regresses age in years on all of them (out of fold);
+- `pipeline.probe` fits the out-of-fold linear models on all of them (heads and age in years);
 - `pipeline.issue_types` compares photos (duplicates, outliers) on the head's part, `head(...)`.
 """
 

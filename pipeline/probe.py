@@ -3,7 +3,7 @@
 cleanlab's own recipe for images is a simple model on a pretrained network's embeddings, fitted
 out of fold. Here that model is, per person fold, one multinomial logistic regression per head
 (mask, gender, age bin) on the embed stage's standardised ImageNet features, and the ridge
-regression of `pipeline.age.probe` for age in years. On these synthetic sets it flags gender and
+regression of `age_years` for age in years. On these synthetic sets it flags gender and
 mask as well as the 10-epoch networks of the oof stage, in seconds instead of minutes
 (benchmarks/noise.py, README); a network still sees age better, so `ensemble` averages the two.
 
@@ -18,14 +18,30 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline import age
 from pipeline import labels as L
 
 Method = Literal["network", "probe", "ensemble"]
 METHODS = ("network", "probe", "ensemble")
+
+
+def age_years(features: np.ndarray, given: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Out-of-fold age in years per image from fixed `features` [N, D]: for each fold, a ridge
+    regression (standardised features, penalty chosen by RidgeCV's leave-one-out) fitted on the
+    other folds' images and their given ages. `folds` are person folds (the OOF models'), so no
+    person's own label reaches its estimate."""
+    x, y, folds = np.asarray(features, float), np.asarray(given, float), np.asarray(folds)
+    if len(x) != len(y) or len(y) != len(folds):
+        raise ValueError(f"features ({len(x)}), ages ({len(y)}) and folds ({len(folds)}) differ in length")
+    out = np.zeros(len(y))
+    for f in np.unique(folds):
+        held = folds == f
+        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(0, 5, 11)))
+        out[held] = model.fit(x[~held], y[~held]).predict(x[held])
+    return out
 
 
 def out_of_fold(features: np.ndarray, heads: Mapping[str, np.ndarray], ages: np.ndarray, folds: np.ndarray, *,
@@ -47,7 +63,7 @@ def out_of_fold(features: np.ndarray, heads: Mapping[str, np.ndarray], ages: np.
         for h in L.HEADS:
             model = LogisticRegression(C=c, max_iter=max_iter).fit(train, heads[h][~held])
             out[h][np.ix_(held, model.classes_)] = model.predict_proba(test)
-    out["age_years"] = age.probe(x, ages, folds)
+    out["age_years"] = age_years(x, ages, folds)
     out["probs"] = L.joint_probs(out["mask"], out["gender"], out["age"])
     return out
 

@@ -56,21 +56,3 @@ def test_person_ages_flags_the_shifted_person_with_a_calibrated_probability():
     # a probability: its mean over persons is near the true share of wrong bins
     assert table["p_wrong"].mean() == pytest.approx(wrong.mean(), abs=0.02)
     assert (table["estimate"] - pd.Series(true + bias, index=table.index)).abs().median() < 2.5
-
-
-def test_probe_learns_age_from_features_out_of_fold():
-    from pipeline.age import probe
-
-    rng = np.random.default_rng(0)
-    n = 400
-    age = rng.uniform(18, 60, n)
-    features = np.c_[age / 10 + rng.normal(0, 0.1, n), rng.normal(size=(n, 20))]  # one informative column
-    folds = np.arange(n) % 4
-    est = probe(features, age, folds)
-    assert np.median(np.abs(est - age)) < 1.5
-    # out of fold: a wrong label does not leak into its own estimate
-    given = age.copy()
-    given[0] += 30
-    assert abs(probe(features, given, folds)[0] - age[0]) < 3
-    with pytest.raises(ValueError, match="differ in length"):
-        probe(features, age[:-1], folds)

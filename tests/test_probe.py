@@ -57,3 +57,19 @@ def test_ensemble_averages_shared_keys_and_keeps_the_first_folds():
     assert out["age_years"][0] == 30 and out["fold"][0] == 1 and out["only_a"][0] == 5
     one = probe.ensemble(a)
     assert one.keys() == a.keys() and all(np.array_equal(one[k], a[k]) for k in a)
+
+
+def test_age_years_learns_age_from_features_out_of_fold():
+    rng = np.random.default_rng(0)
+    n = 400
+    age = rng.uniform(18, 60, n)
+    features = np.c_[age / 10 + rng.normal(0, 0.1, n), rng.normal(size=(n, 20))]  # one informative column
+    folds = np.arange(n) % 4
+    est = probe.age_years(features, age, folds)
+    assert np.median(np.abs(est - age)) < 1.5
+    # out of fold: a wrong label does not leak into its own estimate
+    given = age.copy()
+    given[0] += 30
+    assert abs(probe.age_years(features, given, folds)[0] - age[0]) < 3
+    with pytest.raises(ValueError, match="differ in length"):
+        probe.age_years(features, age[:-1], folds)
