@@ -54,7 +54,7 @@ def embed_crops(crops: np.ndarray, *, embedder: Embedder = "efficientnet_lite0",
         return _unit(x.reshape(len(x), -1).astype(np.float64))
     if embedder != "efficientnet_lite0":
         raise ValueError(f"embedder must be efficientnet_lite0 or pixels, got {embedder!r}")
-    return head_features(embed.extract(np.asarray(crops), size=size))
+    return head_features(embed.extract(np.asarray(crops), sizes=(size,)))
 
 
 def head_features(features: np.ndarray) -> np.ndarray:

@@ -162,7 +162,7 @@ class Faces(Section):
 
 
 class Embed(Section):
-    size: PositiveInt = 128
+    sizes: list[PositiveInt] = Field(default_factory=lambda: [128, 192], min_length=1)
 
 
 class Relabel(Section):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from pipeline import embed
 
@@ -6,12 +7,25 @@ from pipeline import embed
 def test_features_are_the_head_after_six_pooled_blocks():
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, (5, 48, 48, 3), dtype=np.uint8)
-    feats = embed.extract(crops, size=64, batch=2)
-    assert feats.shape == (5, 24 + 40 + 80 + 112 + 192 + 320 + embed.HEAD) and feats.dtype == np.float32
-    assert embed.head(feats).shape == (5, embed.HEAD)
+    feats = embed.extract(crops, sizes=(64,), batch=2)
+    assert feats.shape == (5, 24 + 40 + 80 + 112 + 192 + 320 + embed.HEAD) == (5, embed.WIDTH)
+    assert feats.dtype == np.float32 and embed.head(feats).shape == (5, embed.HEAD)
     # batching does not change an image's features; different images differ
-    np.testing.assert_allclose(embed.extract(crops[2:3], size=64), feats[2:3], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(embed.extract(crops[2:3], sizes=(64,)), feats[2:3], rtol=1e-4, atol=1e-5)
     assert not np.allclose(feats[0], feats[1])
+
+
+def test_sizes_are_concatenated_first_size_first_and_head_is_the_first_sizes():
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (3, 48, 48, 3), dtype=np.uint8)
+    both = embed.extract(crops, sizes=(64, 96))
+    assert both.shape == (3, 2 * embed.WIDTH)
+    np.testing.assert_allclose(both[:, :embed.WIDTH], embed.extract(crops, sizes=(64,)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(both[:, embed.WIDTH:], embed.extract(crops, sizes=(96,)), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(both[:, :embed.WIDTH], both[:, embed.WIDTH:])  # another scale, other features
+    np.testing.assert_array_equal(embed.head(both), both[:, embed.WIDTH - embed.HEAD:embed.WIDTH])
+    with pytest.raises(ValueError, match="sizes"):
+        embed.extract(crops, sizes=())
 
 
 def test_pretrained_features_tell_a_face_from_noise():
@@ -20,7 +34,7 @@ def test_pretrained_features_tell_a_face_from_noise():
     face = np.asarray(data.astronaut())[0:200, 150:350]  # her face, from scikit-image's photo
     rng = np.random.default_rng(1)
     noise = rng.integers(0, 256, face.shape, dtype=np.uint8)
-    feats = embed.extract(np.stack([face, face[:, ::-1].copy(), noise]), size=128)
+    feats = embed.extract(np.stack([face, face[:, ::-1].copy(), noise]), sizes=(128,))
     h = embed.head(feats)
     h = h / np.linalg.norm(h, axis=1, keepdims=True)
     assert h[0] @ h[1] > h[0] @ h[2] + 0.2  # the mirrored face is far nearer than noise

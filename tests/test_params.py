@@ -55,7 +55,8 @@ BAD = [  # (change, words the one line must contain)
     (_set("noise.find", person_rule="majority"), ["noise.find.person_rule", "'majority'", "'vote'"]),
     (_set("noise.find", bogus_option=1), ["noise.find.bogus_option", "unknown key", "person_rule"]),
     (_set("noise.types", threshold="high"), ["noise.types.threshold", "'high'", "number"]),
-    (_set("embed", size=0), ["embed.size", "0", "greater than 0"]),
+    (_set("embed", sizes=[128, 0]), ["embed.sizes[1]", "0", "greater than 0"]),
+    (_set("embed", sizes=[]), ["embed.sizes", "at least 1"]),
     (_set("noise.per_field", duplicate="merge"), ["noise.per_field.duplicate", "'merge'", "'relabel'"]),
     (_set("noise.per_field", blur="drop"), ["noise.per_field.blur", "'quality'"]),
     (_set("synth", quality_noise=1.5), ["synth.quality_noise", "1.5", "less than or equal to 1"]),
@@ -104,7 +105,7 @@ def test_yaml_strings_that_are_numbers_and_new_knobs_pass(workdir):
 def test_issue_types_knobs_pass(workdir):
     assert _check(workdir, _set("noise.per_field", duplicate="drop", outlier="none", quality="relabel")) == []
     assert _check(workdir, _set("noise.types", threshold=0.7, use_datalab=False)) == []
-    assert _check(workdir, _set("embed", size=64)) == []
+    assert _check(workdir, _set("embed", sizes=[64])) == []
 
 
 def test_broken_yaml_is_one_line(workdir):
