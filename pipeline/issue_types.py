@@ -387,7 +387,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
 def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
            threshold: float = 0.5, use_datalab: bool = True) -> pd.DataFrame:
     """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
-    manifest order like `crops`), image statistics of the original files, then `find_type_issues`."""
+    manifest order like `crops`, train rows at least: they lead the manifest), image statistics of
+    the original files, then `find_type_issues`."""
     from pipeline.imageio import read_rgb
 
     train = np.flatnonzero((manifest["split"] == "train").to_numpy()) if "split" in manifest \
