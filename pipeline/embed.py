@@ -35,7 +35,7 @@ def _batches(n: int, batch: int) -> Iterator[slice]:
         yield slice(start, min(n, start + batch))
 
 
-def extract(crops: np.ndarray, *, sizes: Sequence[int] = (128,), batch: int = 128, weights: str = WEIGHTS,
+def extract(crops: np.ndarray, *, sizes: Sequence[int] = (128,), batch: int = 64, weights: str = WEIGHTS,
             progress: bool = False) -> np.ndarray:
     """float32 [N, WIDTH * len(sizes)] features of uint8 crops [N, H, W, 3]: per size in `sizes`
     (crops resized to it, ImageNet normalisation), the pooled outputs of BLOCKS, then the head's

@@ -22,7 +22,13 @@ def start(params: str | Path = "params.yaml", *, hub: bool = False) -> dict[str,
     """params.yaml as plain data once it passes `curate check` (else: one line per problem, exit 2).
     `hub`: also check that `pretrained: true` can get timm's hub weights (stages that load them)."""
     loaded = load_checked(params, hub=hub)
-    torch = sys.modules.get("torch")  # stages that train or predict have imported it
-    if torch is not None and loaded.get("cpu_threads"):
-        torch.set_num_threads(int(loaded["cpu_threads"]))
+    pin_threads(loaded)
     return loaded
+
+
+def pin_threads(params: dict[str, Any]) -> None:
+    """torch's CPU threads = params' `cpu_threads` (0: torch's default), if torch is imported (stages
+    that train or predict import it first; one that imports it later calls this after)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and params.get("cpu_threads"):
+        torch.set_num_threads(int(params["cpu_threads"]))

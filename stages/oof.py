@@ -4,12 +4,10 @@ from fine-tuned networks, a linear probe on the frozen embeddings, or the mean o
 import numpy as np
 import pandas as pd
 
-from pipeline import distributed as D
 from pipeline import probe, stage
 from pipeline.files import write_npz
 from pipeline.folds import person_folds
 from pipeline.noise import head_labels
-from pipeline.train import TrainConfig, out_of_fold
 
 params = stage.start(hub=True)
 cfg = dict(params["oof"])
@@ -17,12 +15,16 @@ k, method, probe_c = cfg.pop("folds"), cfg.pop("method", "network"), cfg.pop("pr
 labels = pd.read_parquet("data/processed/labels.parquet")
 rows = labels["row"].to_numpy()
 assert (rows == np.arange(len(rows))).all(), "train rows must lead the manifest (ingest order)"
-tcfg = TrainConfig.from_dict({**cfg, "seed": params["seed"]})
 args = (labels["label"].to_numpy(), labels["person_id"].to_numpy(),
         (labels["gender"] * 3 + labels["age_bin"]).to_numpy())
 ages = labels["age"].to_numpy(dtype=float)
 parts = []
 if method in ("network", "ensemble"):
+    from pipeline import distributed as D  # torch and timm: imported only when networks train (~7 s here)
+    from pipeline.train import TrainConfig, out_of_fold
+
+    stage.pin_threads(params)
+    tcfg = TrainConfig.from_dict({**cfg, "seed": params["seed"]})
     kw = dict(k=k, cfg=tcfg, seed=params["seed"], ages=ages)
     if tcfg.nproc > 1:  # folds side by side, one process each (GPU i mod count); same result on CPU
         parts.append(D.out_of_fold_spread("data/interim/crops.npy", len(rows), *args, nproc=tcfg.nproc, **kw))
