@@ -40,6 +40,8 @@ def extract(crops: np.ndarray, *, sizes: Sequence[int] = (128,), batch: int = 64
     """float32 [N, WIDTH * len(sizes)] features of uint8 crops [N, H, W, 3]: per size in `sizes`
     (crops resized to it, ImageNet normalisation), the pooled outputs of BLOCKS, then the head's
     pooled features."""
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"sizes must be one or more positive input sizes, got {list(sizes)}")
     import timm
     import torch
     from rich.progress import Progress
@@ -57,8 +59,6 @@ def extract(crops: np.ndarray, *, sizes: Sequence[int] = (128,), batch: int = 64
     mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
     assert sum(net.blocks[i][-1].conv_pwl.out_channels for i in BLOCKS) + HEAD == WIDTH
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"sizes must be one or more positive input sizes, got {list(sizes)}")
     out = np.zeros((len(crops), WIDTH * len(sizes)), np.float32)
     tick = Ticker("embed", len(crops)) if progress else None  # lines in a log, where the bar is silent
     with torch.inference_mode(), Progress(disable=not progress) as bar:
