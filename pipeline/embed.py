@@ -8,7 +8,7 @@ concatenated, first size first:
 
 - `pipeline.probe` fits the out-of-fold linear models on all of them (heads and age in years).
   Two sizes see one crop at two scales: on synthetic seeds 0-2, 128 + 192 px made the probe's
-  mask flags far more precise than 128 px alone (P 0.76 -> 0.91; README, "Benchmarks");
+  mask flags far more precise than 128 px alone (P 0.76 -> 0.90; README, "Benchmarks");
 - `pipeline.issue_types` compares photos (duplicates, outliers) on the first size's head, `head(...)`.
 """
 
