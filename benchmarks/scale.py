@@ -192,26 +192,20 @@ def faces(manifest, crops_path: Path, args: argparse.Namespace, report: Report):
 
 def train_epochs(crops_path: Path, labels: np.ndarray, persons: np.ndarray, args: argparse.Namespace,
                  report: Report) -> None:
-    """One OOF epoch (k folds of 1 epoch + their held-out predictions with flip TTA) and one train
-    epoch (fit on 4/5, validate 1/5), through the project's own loops, on the first `limit` rows."""
+    """One train epoch (fit on 4/5, validate 1/5) and one OOF epoch (k folds of 1 epoch + their
+    held-out predictions with flip TTA), through the project's own loops, on the first `limit` rows.
+    The train epoch comes first: it gives the rates the projection needs most, should time run out."""
     import torch
 
     from pipeline.train import TrainConfig, fit, out_of_fold, predict
 
     crops = np.load(crops_path, mmap_mode="r")
-    n = min(args.limit or len(crops), len(crops))
+    n = min(args.limit or len(labels), len(labels), len(crops))  # train rows lead; eval crops follow
     crops, labels, persons = crops[:n], labels[:n], persons[:n]
     cfg = TrainConfig(model=args.model, heads="multi", img_size=args.img_size, epochs=1, batch_size=args.batch,
                       lr=3e-4, amp="bf16" if args.amp else "off", channels_last=args.channels_last,
                       num_workers=args.loader_workers, tta_flip=True)
     device = args.device
-    if not args.skip_oof:
-        t0 = time.perf_counter()
-        out_of_fold(crops, labels, persons, labels % 6, k=args.folds, cfg=cfg, seed=0, device=device, progress=False)
-        seconds = time.perf_counter() - t0
-        # k fits on (k-1)/k of the rows + every row predicted in 2 views
-        report.add("oof_epoch", n, seconds, folds=args.folds, trained=n * (args.folds - 1),
-                   predicted=2 * n, **cuda_peak_gb(device), **peak_rss_gb())
     if not args.skip_train:
         val = np.arange(n) % 5 == 0
         t0 = time.perf_counter()
@@ -228,6 +222,13 @@ def train_epochs(crops_path: Path, labels: np.ndarray, persons: np.ndarray, args
         del model
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
+    if not args.skip_oof:
+        t0 = time.perf_counter()
+        out_of_fold(crops, labels, persons, labels % 6, k=args.folds, cfg=cfg, seed=0, device=device, progress=False)
+        seconds = time.perf_counter() - t0
+        # k fits on (k-1)/k of the rows + every row predicted in 2 views
+        report.add("oof_epoch", n, seconds, folds=args.folds, trained=n * (args.folds - 1),
+                   predicted=2 * n, **cuda_peak_gb(device), **peak_rss_gb())
 
 
 def project(report: Report, args: argparse.Namespace) -> None:
@@ -244,13 +245,21 @@ def project(report: Report, args: argparse.Namespace) -> None:
     face = next((v for key, v in r.items() if key.startswith("faces_")), None)
     if face:
         parts["faces"] = all_images / face["img_per_s"]
-    if "oof_epoch" in r:  # seconds per image of one OOF epoch, all folds
-        parts["oof"] = args.oof_epochs * train_images * r["oof_epoch"]["seconds"] / r["oof_epoch"]["images"]
-    if "train_epoch" in r:
-        per_fold_epoch = 0.8 * train_images / r["train_epoch"]["img_per_s"]
-        val = 0.2 * train_images / r["predict"]["img_per_s"]  # validation: one view
-        parts["train"] = k * args.train_epochs * (per_fold_epoch + val)
-        parts["predict"] = k * 2 * REAL["eval_images"] / r["predict"]["img_per_s"]
+    # training images / s: from the OOF epoch's k fits when there (cuDNN's autotuning and the first
+    # model build fall on the train epoch before it), less the time of its held-out predictions
+    fit_rate, pred = None, r.get("predict", {}).get("img_per_s")
+    if "oof_epoch" in r and pred:
+        o = r["oof_epoch"]
+        fit_rate = o["trained"] / (o["seconds"] - o["predicted"] / pred)
+    elif "train_epoch" in r:
+        fit_rate = r["train_epoch"]["fit_img_per_s"]
+    if fit_rate and pred:
+        fold_rows = (k - 1) / k * train_images
+        parts["oof"] = k * args.oof_epochs * fold_rows / fit_rate + 2 * train_images / pred
+        parts["train"] = k * args.train_epochs * (fold_rows / fit_rate + train_images / k / pred)  # + validation
+        parts["predict"] = k * 2 * REAL["eval_images"] / pred
+        print(f"\nrates used: training {fit_rate:.0f} img/s, prediction {pred:.0f} img/s")
+        report.rows["rates"] = {"fit_img_per_s": round(fit_rate, 1), "predict_img_per_s": pred}
     total = sum(parts.values())
     print(f"\nprojection, full profile at the real size ({train_images:,} train + {REAL['eval_images']:,} eval "
           f"images; OOF {k} folds x {args.oof_epochs} epochs, train {k} folds x {args.train_epochs} epochs, "
