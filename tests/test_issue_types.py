@@ -77,10 +77,25 @@ def planted():
     frame, images = _frame_of(photos)
     crops = np.stack([_crop(im) for im in images])
     features = T.embed_crops(crops, size=128)
-    issues = T.find_type_issues(frame, features, T.image_stats(images), grid=T.colour_grid(crops))
+    issues = T.find_type_issues(frame, features, T.image_stats(images), grid=T.colour_grid(crops),
+                                outlier_grid=T.identity_grid(crops))
     outliers = T.outlier_scores(features, frame["person_id"].to_numpy(), frame["image_id"].str[7:].to_numpy(),
-                                grid=T.colour_grid(crops))
+                                grid=T.identity_grid(crops))
     return {"issues": issues, "outliers": outliers.assign(image_id=frame["image_id"])}
+
+
+def test_identity_grid_leaves_out_the_mask_band():
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, (1, 40, 40, 3), dtype=np.uint8)
+    other_mask = crop.copy()
+    other_mask[:, 18:32] = rng.integers(0, 256, (1, 14, 40, 3), dtype=np.uint8)  # 45 % to 80 %: the mask
+    other_shirt = crop.copy()
+    other_shirt[:, 34:] = 255 - other_shirt[:, 34:]
+    grids = [T.identity_grid(c) for c in (crop, other_mask, other_shirt)]
+    assert grids[0].shape == (1, 2 * 4 * 4 * 4)
+    np.testing.assert_array_equal(grids[0], grids[1])       # another mask: the same person
+    assert np.abs(grids[0] - grids[2]).max() > 0.1          # other clothes: not
+    assert np.abs(T.colour_grid(crop) - T.colour_grid(other_mask)).max() > 0  # the whole crop's grid sees the mask
 
 
 def test_planted_duplicate_is_found_with_the_other_id(planted):
@@ -142,3 +157,11 @@ def test_unusable_images_are_outlier_and_quality_rows_at_the_threshold():
                            "score": [0.9, 0.5, 0.2, 0.99, 0.49]})  # c: a fallback listed below the threshold
     assert unusable_images(issues, threshold=0.5) == {"a/mask1", "b/normal"}
     assert unusable_images(issues.iloc[:0], threshold=0.5) == set()
+
+
+def test_a_larger_separation_asks_for_evidence_further_out():
+    rng = np.random.default_rng(0)
+    z = np.r_[0.6 * rng.standard_t(3, 2000), np.linspace(6, 9, 10)]  # clean with a long tail; 10 far out
+    loose, strict = T.tail_probability(z, separation=4), T.tail_probability(z, separation=8)
+    assert (strict[2000:] >= 0.5).all() and (loose[2000:] >= 0.5).all()
+    assert (strict[:2000] >= 0.5).sum() < (loose[:2000] >= 0.5).sum()
