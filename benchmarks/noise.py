@@ -11,6 +11,7 @@ new `noise.find` option costs seconds.
     python benchmarks/noise.py --train                  # + truth.f1_macro curated vs raw per seed
     python benchmarks/noise.py -S oof.epochs=8 --tag e8 # another OOF profile, side by side with the default
     python benchmarks/noise.py --types-only --cases seed0 seed1 seed2   # duplicate/outlier/quality, no OOF
+    python benchmarks/noise.py --rerun issue_types      # after a code change: that stage and the ones after it
 
 Prints, per case and field (mask, gender, age, overall; and the issue types duplicate, outlier,
 quality), person-level (image-level for outlier and quality) precision, recall, F1 at the
@@ -70,10 +71,11 @@ def _digest(params: dict, stage: str) -> str:
     return hashlib.sha1(json.dumps([params.get(k) for k in READS[stage]], sort_keys=True).encode()).hexdigest()
 
 
-def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = False,
+def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = False, rerun: str | None = None,
                repo: Path = REPO, threads: int | None = None) -> dict[str, float]:
     """Run `repo`'s stage scripts in `work` (params.yaml written there); seconds per stage run
-    (skipped: 0)."""
+    (skipped: 0). `rerun` names a stage that runs, with all after it, though its params did not
+    change (its code did)."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (work / "data").mkdir(exist_ok=True)
@@ -88,7 +90,7 @@ def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = Fal
     seconds, dirty = {}, force
     for stage in stages:
         digest = _digest(params, stage)
-        dirty = dirty or stamps.get(stage) != digest
+        dirty = dirty or stage == rerun or stamps.get(stage) != digest
         if not dirty:
             seconds[stage] = 0.0
             continue
@@ -177,13 +179,13 @@ def run_case(name: str, args: argparse.Namespace, threads: int | None) -> tuple[
         params["cpu_threads"] = threads  # stage.start() pins torch to this, over OMP_NUM_THREADS
     work = args.out / args.tag / name.replace("/", "-").replace("%", "pct")
     if args.types_only:  # the issue types need no OOF model: synth .. faces, then issue_types
-        seconds = run_stages(work, params, PREP, repo=args.repo, threads=threads)
+        seconds = run_stages(work, params, PREP, rerun=args.rerun, repo=args.repo, threads=threads)
         types = types_table(work, params, "data/interim/issue_types.csv")
         row = {"case": name, "issue_types_s": round(seconds["issue_types"], 1)}
         row.update({f"{f}.{m}": types.loc[f, m] for f in types.index for m in ("precision", "recall", "ap")})
         return (f"\n== {name} (seed {seed}) issue_types {seconds['issue_types']:.0f} s\n"
                 + types.to_string(float_format=lambda v: f"{v:.3f}")), row
-    seconds = run_stages(work, params, PREP + CURATE, repo=args.repo, threads=threads)
+    seconds = run_stages(work, params, PREP + CURATE, rerun=args.rerun, repo=args.repo, threads=threads)
     table = curation_table(work, params)
     types = types_table(work, params)
     lines = [f"\n== {name} (seed {seed}, rates {rates or 'default'}) "
@@ -231,6 +233,8 @@ def main() -> None:
                     help="params override for every case (like dvc exp run -S)")
     ap.add_argument("--jobs", type=int, default=1, help="cases run side by side (each on one thread)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads per stage (default: all, 1 with --jobs)")
+    ap.add_argument("--rerun", choices=PREP + CURATE, metavar="STAGE",
+                    help="run this stage and those after it again though no param changed (after a code change)")
     ap.add_argument("--tag", default="default", help="work directories are OUT/<tag>/<case>")
     ap.add_argument("--out", type=Path, default=REPO / "data" / "bench")
     ap.add_argument("--repo", type=Path, default=REPO,
