@@ -276,7 +276,7 @@ def _distance_to_person(x: np.ndarray, persons: np.ndarray, usable: np.ndarray, 
 
 def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
                    grid: np.ndarray | None = None, global_score: np.ndarray | None = None,
-                   usable: np.ndarray | None = None, separation: float = 4.0) -> pd.DataFrame:
+                   usable: np.ndarray | None = None) -> pd.DataFrame:
     """Per image: how far it is from its person's other photos in the stem-centred embedding
     (1 - median cosine) and, given `grid` (`identity_grid`), in colour layout (median distance),
     each a robust z within its stem, averaged as sqrt(2) * mean, minus the median of that over the
@@ -284,11 +284,11 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     and Datalab's outlier score as a z (`global_score`, 1 = typical). P(outlier) from the tail
     mixture -> columns distance, z, score. Each image is compared with its person's `usable`
     photos (default all; the caller leaves out face-detector fallbacks, whose crops are not
-    comparable). The issue component stays `separation` clean spreads above 0. Measured on seeds
+    comparable). The mixture keeps the other types' separation, 4 clean spreads. Measured on seeds
     0-2 (README): 4 flagged 53 images a seed at precision 0.41, recall 0.92; 8 flagged 33 at
     0.56 / 0.87, but the odd clean photos it no longer flags then reach the label analysis
     (`unusable_images` leaves flagged photos out of it), and mask precision fell to 0.75 on two
-    seeds: 4 stays."""
+    seeds."""
     usable = np.ones(len(features), bool) if usable is None else np.asarray(usable, bool)
     distance = _distance_to_person(stem_centred(features, stems), persons, usable, cosine=True)
     z = robust_z(distance, stems)
@@ -299,7 +299,7 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     z = z - pd.Series(z).groupby(np.asarray(persons)).transform("median").to_numpy()
     if global_score is not None:
         z = np.maximum(z, robust_z(-np.log(np.clip(global_score, 1e-12, None))))
-    return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z, separation=separation)})
+    return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z)})
 
 
 QUALITY_REASONS = {"dark": "too dark", "overexposed": "overexposed", "blurred": "blurred",
