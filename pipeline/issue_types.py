@@ -103,6 +103,17 @@ def image_stats(images: Sequence[np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["brightness", "clipped", "sharpness"])
 
 
+def crop_sharpness(crops: np.ndarray) -> np.ndarray:
+    """Per uint8 crop [N, H, W, 3]: log variance of the Laplacian of the face crop itself. The whole
+    photo's sharpness misses a blurred face when something else in the frame is sharp (a small
+    sharp figure pasted on a blurred scene: synth's `tiny`, whose face box the detector may still
+    find at full size); a soft face crop is what makes a photo useless to the classifier."""
+    import cv2
+
+    return np.array([np.log(cv2.Laplacian(cv2.cvtColor(np.asarray(c), cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() + 1e-6)
+                     for c in crops], dtype=float).reshape(len(crops))
+
+
 # ----------------------------------------------------------------------------- scores
 
 
@@ -322,15 +333,21 @@ def person_relative(x: np.ndarray, persons: np.ndarray) -> np.ndarray:
 def quality_scores(stats: pd.DataFrame, face_width: np.ndarray, persons: np.ndarray) -> pd.DataFrame:
     """Per image P(unusable) and its reason, from `image_stats` and the face box width as a share
     of the image width, each against the same person's other photos: the larger of the four
-    one-sided robust z-scores decides."""
+    one-sided robust z-scores decides. With a `crop_sharpness` column in `stats`, a photo is
+    blurred when either the whole photo or its face crop is (the larger z)."""
     rel = lambda v: robust_z(person_relative(v, persons))  # noqa: E731
     brightness = np.log(stats["brightness"].to_numpy() + 1)
+    blurred = -rel(stats["sharpness"].to_numpy())
+    crop = stats["crop_sharpness"].to_numpy(float) if "crop_sharpness" in stats else np.full(len(stats), np.nan)
+    face = np.isfinite(crop)  # NaN: no face crop (a detector fallback), the whole photo decides
+    if face.any():
+        blurred[face] = np.maximum(blurred[face], -robust_z(person_relative(crop[face], np.asarray(persons)[face])))
     zs = pd.DataFrame({
         "dark": -rel(brightness),
         # most photos clip nothing: the clipped share counts in steps of 5 % of the image
         "overexposed": np.maximum(rel(brightness), robust_z(person_relative(stats["clipped"].to_numpy(), persons),
                                                              floor=0.05)),
-        "blurred": -rel(stats["sharpness"].to_numpy()),
+        "blurred": blurred,
         # a face box much smaller (or larger: the detector took something else) than the person's others
         "tiny": np.abs(rel(np.log(np.clip(np.nan_to_num(face_width, nan=1.0), 1e-3, None)))),
     })
@@ -370,6 +387,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     # (seeds 0, 1) and, as a second evidence, it lowered precision (README, "Beyond wrong labels")
     out = outlier_scores(features, persons, stems, grid=grid if outlier_grid is None else outlier_grid,
                          usable=~fallback)
+    if "crop_sharpness" in stats:  # a fallback's crop is not a face: its sharpness says nothing of the face
+        stats = stats.assign(crop_sharpness=stats["crop_sharpness"].where(~fallback))
     qual = quality_scores(stats, frame["face_width"].to_numpy(float), persons)
     rows = []
     seen: set[tuple[str, str]] = set()
@@ -421,8 +440,8 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
         from pipeline.noise import ISSUE_COLUMNS
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     features = head_features(np.asarray(features)[train])
-    stats = image_stats([read_rgb(p) for p in rows["path"]])
     mine = np.asarray(crops[train])
+    stats = image_stats([read_rgb(p) for p in rows["path"]]).assign(crop_sharpness=crop_sharpness(mine))
     return find_type_issues(frame, features, stats, grid=colour_grid(mine), outlier_grid=identity_grid(mine),
                             threshold=threshold, use_datalab=use_datalab)
 

@@ -165,3 +165,31 @@ def test_a_larger_separation_asks_for_evidence_further_out():
     loose, strict = T.tail_probability(z, separation=4), T.tail_probability(z, separation=8)
     assert (strict[2000:] >= 0.5).all() and (loose[2000:] >= 0.5).all()
     assert (strict[:2000] >= 0.5).sum() < (loose[:2000] >= 0.5).sum()
+
+
+def test_crop_sharpness_drops_when_the_face_crop_is_blurred():
+    import cv2
+
+    crop = _crop(_persons(1)["000001"]["normal"])
+    soft = cv2.GaussianBlur(crop, (0, 0), 2.0)
+    sharp, blurred = T.crop_sharpness(np.stack([crop, soft]))
+    assert sharp - blurred > 1.0  # log Laplacian variance
+
+
+def test_a_blurred_face_in_a_sharp_photo_is_unusable_only_with_crop_sharpness():
+    """synth's `tiny`: a small sharp figure pasted on a blurred scene keeps the photo's sharpness
+    while the face crop the detector took is soft. A NaN crop sharpness (a fallback crop) is no evidence."""
+    rng = np.random.default_rng(0)
+    persons = np.repeat([f"{i:06d}" for i in range(40)], 7)
+    stats = pd.DataFrame({"brightness": 120.0, "clipped": 0.0, "sharpness": 5.0}, index=range(len(persons)))
+    crop = rng.normal(4, 0.2, len(persons))
+    crop[10] -= 3.0  # that photo's face crop alone is soft
+    width = np.full(len(persons), 0.4)
+    without = T.quality_scores(stats, width, persons)
+    with_crop = T.quality_scores(stats.assign(crop_sharpness=crop), width, persons)
+    assert without["score"][10] < 0.5
+    assert with_crop["score"][10] >= 0.9 and with_crop["reason"][10] == "blurred"
+    assert (np.delete(with_crop["score"].to_numpy(), 10) < 0.5).all()
+    no_face = crop.copy()
+    no_face[10] = np.nan
+    assert T.quality_scores(stats.assign(crop_sharpness=no_face), width, persons)["score"][10] < 0.5
