@@ -9,6 +9,7 @@ new `noise.find` option costs seconds.
 
     python benchmarks/noise.py                          # seeds 0, 1, 2 at the default rates + seed 0 at 6/3/4 %
     python benchmarks/noise.py --train                  # + truth.f1_macro curated vs raw per seed
+    python benchmarks/noise.py --train --repeats 3      # each arm trained 3 times (train.seed): mean, standard error
     python benchmarks/noise.py -S oof.epochs=8 --tag e8 # another OOF profile, side by side with the default
     python benchmarks/noise.py --types-only --cases seed0 seed1 seed2   # duplicate/outlier/quality, no OOF
     python benchmarks/noise.py --rerun issue_types      # after a code change: that stage and the ones after it
@@ -30,6 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -134,7 +136,6 @@ def age_rankings(work: Path, params: dict) -> dict[str, float]:
     """AP of ranking every train person for a wrong age bin, by: our P(wrong) (`pipeline.age`),
     |residual| / uncertainty, cleanlab's regression label quality (`residual`, `outre`) on the
     same pooled, de-biased estimates, and the oracle (|given - apparent age|)."""
-    import numpy as np
     from cleanlab.regression.rank import get_label_quality_scores
 
     from pipeline import age
@@ -204,20 +205,33 @@ def run_case(name: str, args: argparse.Namespace, threads: int | None) -> tuple[
     if args.train:
         arms = {"curated": [], "raw": ["noise.action=none"]}
         arms.update({name: spec.split(",") for name, _, spec in (a.partition(":") for a in args.arm)})
+        draws = [None] + [seed + 1000 * r for r in range(1, args.repeats)]  # train.seed; None = the case seed
+        scores: dict[str, list[float]] = {}
         for arm, overrides in arms.items():
             arm_params = json.loads(json.dumps(params))
             for item in overrides:
                 key, _, value = item.partition("=")
                 _set(arm_params, key, value)
-            run_stages(work, arm_params, TRAIN, force=True, repo=args.repo, threads=threads)
-            metrics = json.loads((work / "reports/metrics.json").read_text())
-            row[f"truth.f1.{arm}"] = metrics["truth"]["f1_macro"]
+            for draw in draws:
+                arm_params["train"]["seed"] = draw
+                run_stages(work, arm_params, TRAIN, force=True, repo=args.repo, threads=threads)
+                metrics = json.loads((work / "reports/metrics.json").read_text())
+                scores.setdefault(arm, []).append(metrics["truth"]["f1_macro"])
+            row[f"truth.f1.{arm}"] = float(np.mean(scores[arm]))
             summary = work / "reports/rebalance.json"
             if summary.exists():
                 row[f"removed_right.{arm}"] = json.loads(summary.read_text()).get("removed_right", float("nan"))
-        row["truth.f1.gain"] = row["truth.f1.curated"] - row["truth.f1.raw"]
-        lines.append("truth.f1_macro " + ", ".join(f"{a} {row[f'truth.f1.{a}']:.4f}" for a in arms)
-                     + f"; curated - raw {row['truth.f1.gain']:+.4f}")
+        gains = np.subtract(scores["curated"], scores["raw"])  # paired: the same training draws
+        row["truth.f1.gain"] = float(gains.mean())
+        if len(draws) > 1:
+            row["truth.f1.gain_se"] = float(gains.std(ddof=1) / np.sqrt(len(gains)))
+            for arm in arms:
+                row[f"truth.f1.sd.{arm}"] = float(np.std(scores[arm], ddof=1))
+        lines.append("truth.f1_macro " + ", ".join(
+            f"{a} {np.mean(v):.4f}" + (f" ({' '.join(f'{x:.3f}' for x in v)})" if len(v) > 1 else "")
+            for a, v in scores.items()) + f"; curated - raw {row['truth.f1.gain']:+.4f}"
+            + (f" +- {row['truth.f1.gain_se']:.4f} (standard error over {len(draws)} training draws)"
+               if len(draws) > 1 else ""))
     return "\n".join(lines), row
 
 
@@ -225,6 +239,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     ap.add_argument("--train", action="store_true", help="also train curated and raw and compare truth.f1_macro")
+    ap.add_argument("--repeats", type=int, default=1, metavar="N",
+                    help="with --train, train every arm N times (train.seed = the case seed, then seed + 1000 r): "
+                         "one training per arm cannot resolve a few hundredths of truth.f1_macro")
     ap.add_argument("--types-only", action="store_true",
                     help="only the issue types (duplicate, outlier, quality): no OOF models, minutes per seed")
     ap.add_argument("--arm", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
@@ -256,7 +273,9 @@ def main() -> None:
     if "truth.f1.gain" in frame and len(seeds) > 1:
         gain = seeds["truth.f1.gain"]
         print(f"truth.f1_macro gain over seeds {list(seeds.index)}: mean {gain.mean():+.4f}, "
-              f"spread (max-min) {gain.max() - gain.min():.4f}, min {gain.min():+.4f}")
+              f"spread (max-min) {gain.max() - gain.min():.4f}, min {gain.min():+.4f}"
+              + (f"; standard error of the mean {np.sqrt((seeds['truth.f1.gain_se'] ** 2).sum()) / len(seeds):.4f}"
+                 if "truth.f1.gain_se" in seeds else ""))
 
 
 if __name__ == "__main__":

@@ -243,7 +243,8 @@ def popped(script: str) -> set[str]:
 
 
 Train = _train_model("Train", **{**{k: (Any, None) for k in popped("train.py")},
-                                 "train_folds": (list[Count], Field(min_length=1))})
+                                 "train_folds": (list[Count], Field(min_length=1)),
+                                 "seed": (int | None, None)})
 Oof = _train_model("Oof", **{**{k: (Any, None) for k in popped("oof.py")},
                              "folds": (Annotated[int, Field(ge=2)], ...),
                              "method": (_choices("pipeline.probe", "METHODS"), "network"),

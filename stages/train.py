@@ -16,7 +16,8 @@ from pipeline.train import TrainConfig, fit, predict_proba, save_checkpoint
 params = stage.start(hub=True)
 cfg_dict = dict(params["train"])
 train_folds = cfg_dict.pop("train_folds")
-cfg = TrainConfig.from_dict({**cfg_dict, "seed": params["seed"]})
+seed = cfg_dict.pop("seed", None)  # empty: the project seed; another value reruns the same data with new training draws
+cfg = TrainConfig.from_dict({**cfg_dict, "seed": params["seed"] if seed is None else seed})
 D.launch(cfg.nproc)  # nproc > 1: this script again under torchrun, one process per device
 device = D.init()  # under torchrun: this process's device, in the process group
 main = D.is_main()

@@ -71,6 +71,7 @@ BAD = [  # (change, words the one line must contain)
     (_set("train", loss="ce+hinge"), ["train.loss", "'ce+hinge'", "ce, focal, f1"]),
     (_set("train", lr="fast"), ["train.lr", "'fast'", "number"]),
     (_set("train", train_folds=[9]), ["train.train_folds", "fold 9", "0..4"]),
+    (_set("train", seed="new"), ["train.seed", "'new'", "integer"]),
     (_set("faces", size=-1), ["faces.size", "-1", "greater than 0"]),
     (_set("faces", background="blur"), ["faces.background", "'blur'", "'selfie', 'rembg' or 'none'"]),
     (_set("faces", fill=[0, 0, 300]), ["faces.fill[2]", "300", "less than or equal to 255"]),
@@ -100,6 +101,7 @@ def test_each_bad_value_is_one_line_naming_key_value_and_allowed(workdir, change
 def test_yaml_strings_that_are_numbers_and_new_knobs_pass(workdir):
     # YAML 1.1 reads 3e-3 as a string; TrainConfig.from_dict coerces it, so the check does too
     assert _check(workdir, _set("train", lr="3e-3", label_smoothing=0.1, schedule="step")) == []
+    assert _check(workdir, _set("train", seed=7)) == []  # training draws apart from the project seed
 
 
 def test_issue_types_knobs_pass(workdir):
