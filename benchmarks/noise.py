@@ -12,7 +12,7 @@ new `noise.find` option costs seconds.
     python benchmarks/noise.py --train --repeats 3      # each arm trained 3 times (train.seed): mean, standard error
     python benchmarks/noise.py -S oof.epochs=8 --tag e8 # another OOF profile, side by side with the default
     python benchmarks/noise.py --types-only --cases seed0 seed1 seed2   # duplicate/outlier/quality, no OOF
-    python benchmarks/noise.py --rerun issue_types      # after a code change: that stage and the ones after it
+    python benchmarks/noise.py --rerun issue_types      # after a code change: that stage and the ones reading it
 
 Prints, per case and field (mask, gender, age, overall; and the issue types duplicate, outlier,
 quality), person-level (image-level for outlier and quality) precision, recall, F1 at the
@@ -45,6 +45,11 @@ READS = {"synth": ["seed", "synth"], "ingest": ["data", "ingest"], "faces": ["se
          "noise": ["relabel", "noise"],
          "rebalance": ["seed", "noise", "rebalance"], "train": ["seed", "cpu_threads", "train", "rebalance"],
          "predict": ["predict"], "evaluate": []}
+# The stages' inputs among these stages (dvc.yaml's deps): a rerun reaches only what depends on it.
+UPSTREAM = {"ingest": ["synth"], "faces": ["ingest"], "embed": ["faces"], "relabel": ["ingest"],
+            "issue_types": ["ingest", "faces", "embed"], "oof": ["relabel", "faces", "embed"],
+            "noise": ["relabel", "oof", "issue_types"], "rebalance": ["relabel", "noise"],
+            "train": ["rebalance", "faces"], "predict": ["train", "faces"], "evaluate": ["predict", "rebalance"]}
 CASES = {  # name: (seed, gender_noise, swap_noise, age_noise); None = params.yaml's rates
     "seed0": (0, None), "seed1": (1, None), "seed2": (2, None), "seed0-6/3/4%": (0, (0.06, 0.03, 0.04)),
 }
@@ -76,7 +81,8 @@ def _digest(params: dict, stage: str) -> str:
 def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = False, rerun: str | None = None,
                repo: Path = REPO, threads: int | None = None) -> dict[str, float]:
     """Run `repo`'s stage scripts in `work` (params.yaml written there); seconds per stage run
-    (skipped: 0). `rerun` names a stage that runs, with all after it, though its params did not
+    (skipped: 0). A stage runs when its params changed or a stage it reads from ran (`UPSTREAM`);
+    `rerun` names a stage that runs, with the stages that depend on it, though its params did not
     change (its code did)."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -89,11 +95,10 @@ def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = Fal
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(repo)}
     if threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    seconds, dirty = {}, force
+    seconds, ran = {}, set()
     for stage in stages:
         digest = _digest(params, stage)
-        dirty = dirty or stage == rerun or stamps.get(stage) != digest
-        if not dirty:
+        if not (force or stage == rerun or stamps.get(stage) != digest or ran & set(UPSTREAM.get(stage, []))):
             seconds[stage] = 0.0
             continue
         t0 = time.perf_counter()
@@ -102,6 +107,7 @@ def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = Fal
         if proc.returncode:
             raise SystemExit(f"{work.name}: stage {stage} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
         seconds[stage] = time.perf_counter() - t0
+        ran.add(stage)
         stamps[stage] = digest
         stamps_path.write_text(json.dumps(stamps))
     return seconds
@@ -251,7 +257,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="cases run side by side (each on one thread)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads per stage (default: all, 1 with --jobs)")
     ap.add_argument("--rerun", choices=PREP + CURATE, metavar="STAGE",
-                    help="run this stage and those after it again though no param changed (after a code change)")
+                    help="run this stage and those that read it again though no param changed (after a code change)")
     ap.add_argument("--tag", default="default", help="work directories are OUT/<tag>/<case>")
     ap.add_argument("--out", type=Path, default=REPO / "data" / "bench")
     ap.add_argument("--repo", type=Path, default=REPO,
