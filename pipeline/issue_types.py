@@ -88,6 +88,13 @@ def identity_grid(crops: np.ndarray, n: int = 4, *, top: float = 0.45, bottom: f
                            colour_grid(crops[:, min(h - 1, int(h * bottom)):], n)], 1)
 
 
+def _sharpness(gray: np.ndarray) -> float:
+    """Log variance of the Laplacian of a grey image: low when it is soft."""
+    import cv2
+
+    return float(np.log(cv2.Laplacian(gray, cv2.CV_64F).var() + 1e-6))
+
+
 def image_stats(images: Sequence[np.ndarray]) -> pd.DataFrame:
     """Per RGB image: mean luminance (0-255), share of clipped-white pixels, log variance of the
     Laplacian at a common width of 192 px (sharpness)."""
@@ -99,19 +106,18 @@ def image_stats(images: Sequence[np.ndarray]) -> pd.DataFrame:
         scale = 192 / gray.shape[1]
         g = cv2.resize(gray, (192, max(1, int(round(gray.shape[0] * scale)))), interpolation=cv2.INTER_AREA)
         rows.append({"brightness": float(gray.mean()), "clipped": float((gray >= 250).mean()),
-                     "sharpness": float(np.log(cv2.Laplacian(g, cv2.CV_64F).var() + 1e-6))})
+                     "sharpness": _sharpness(g)})
     return pd.DataFrame(rows, columns=["brightness", "clipped", "sharpness"])
 
 
 def crop_sharpness(crops: np.ndarray) -> np.ndarray:
-    """Per uint8 crop [N, H, W, 3]: log variance of the Laplacian of the face crop itself. The whole
-    photo's sharpness misses a blurred face when something else in the frame is sharp (a small
-    sharp figure pasted on a blurred scene: synth's `tiny`, whose face box the detector may still
-    find at full size); a soft face crop is what makes a photo useless to the classifier."""
+    """Per uint8 crop [N, H, W, 3]: the sharpness (as `image_stats`) of the face crop itself. The
+    whole photo's sharpness misses a blurred face when something else in the frame is sharp (a
+    small sharp figure pasted on a blurred scene: synth's `tiny`, whose face box the detector may
+    still find at full size); a soft face crop is what makes a photo useless to the classifier."""
     import cv2
 
-    return np.array([np.log(cv2.Laplacian(cv2.cvtColor(np.asarray(c), cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() + 1e-6)
-                     for c in crops], dtype=float).reshape(len(crops))
+    return np.array([_sharpness(cv2.cvtColor(np.asarray(c), cv2.COLOR_RGB2GRAY)) for c in crops], dtype=float)
 
 
 # ----------------------------------------------------------------------------- scores
