@@ -62,3 +62,45 @@ def test_same_person_groups_joins_chains_and_keeps_others():
 
     g = same_person_groups(np.array(["c", "b", "a", "d"]), [("c", "b"), ("b", "a")])
     assert g.tolist() == ["a", "a", "a", "d"]
+
+
+def _labels(persons: int = 40, images: int = 7) -> "pd.DataFrame":
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    gender, age_bin = rng.integers(0, 2, persons), rng.integers(0, 3, persons)
+    person = np.repeat(np.arange(persons), images)
+    return pd.DataFrame({"image_id": [f"p{p:02d}/{i}" for p in range(persons) for i in range(images)],
+                         "person_id": [f"p{p:02d}" for p in person],
+                         "gender": gender[person], "age_bin": age_bin[person]})
+
+
+def test_curation_folds_do_not_move_when_labels_are_fixed():
+    """Relabelling flagged persons (gender flips, an age bin) leaves every row in its fold, so a
+    curated and a raw run split the same persons; stratifying on the curated labels, as before,
+    moves many."""
+    from pipeline.folds import curation_folds
+
+    given = _labels()
+    curated = given.copy()
+    fixed = curated["person_id"].isin(["p01", "p05", "p09", "p17"])
+    curated.loc[fixed, "gender"] = 1 - curated.loc[fixed, "gender"]
+    curated.loc[curated["person_id"] == "p22", "age_bin"] = (curated["age_bin"] + 1) % 3
+    raw = curation_folds(given, given, [], k=4, seed=0)
+    assert np.array_equal(raw, curation_folds(given, curated, [], k=4, seed=0))
+    on_curated = person_folds(curated["person_id"].to_numpy(),
+                              (curated["gender"] * 3 + curated["age_bin"]).to_numpy(), k=4, seed=0)
+    assert (on_curated != raw).mean() > 0.2
+
+
+def test_curation_folds_keep_merged_and_flagged_duplicates_together_and_check_alignment():
+    from pipeline.folds import curation_folds
+
+    given = _labels()
+    curated = given.copy()
+    curated.loc[curated["person_id"] == "p03", "person_id"] = "p30"  # an accepted merge
+    fold = curation_folds(given, curated, [("p07", "p11")], k=4, seed=0)
+    by_person = given.assign(fold=fold).groupby("person_id")["fold"].first()
+    assert by_person["p03"] == by_person["p30"] and by_person["p07"] == by_person["p11"]
+    with pytest.raises(ValueError, match="same images in the same order"):
+        curation_folds(given, curated.iloc[::-1], [], k=4, seed=0)

@@ -81,6 +81,7 @@ def test_a_review_decision_reruns_only_what_follows_oof(repo):
 
     _run(["dvc", "repro"], repo)
     assert rerun_plan(root=repo)["pending"] is False
+    folds_before = pd.read_parquet(repo / "data/processed/train_set.parquet")["fold"]
     labels = pd.read_parquet(repo / "data/processed/labels.parquet")
     person = labels.iloc[0]
     flipped = "female" if int(person["gender"]) == 0 else "male"
@@ -100,3 +101,4 @@ def test_a_review_decision_reruns_only_what_follows_oof(repo):
     train_set = pd.read_parquet(repo / "data/processed/train_set.parquet")
     rows = train_set[train_set["person_id"] == person["person_id"]]
     assert (rows["gender"] == 1 - int(person["gender"])).all() and rows["corrected"].str.contains("gender").all()
+    assert train_set["fold"].equals(folds_before)  # a fix moves no person to another fold
