@@ -10,6 +10,7 @@ new `noise.find` option costs seconds.
     python benchmarks/noise.py                          # seeds 0, 1, 2 at the default rates + seed 0 at 6/3/4 %
     python benchmarks/noise.py --train                  # + truth.f1_macro curated vs raw per seed
     python benchmarks/noise.py --train --repeats 3      # each arm trained 3 times (train.seed): mean, standard error
+    python benchmarks/noise.py --train --truth-arm      # + an arm on the truth's labels: the most fixing can gain
     python benchmarks/noise.py -S oof.epochs=8 --tag e8 # another OOF profile, side by side with the default
     python benchmarks/noise.py --types-only --cases seed0 seed1 seed2   # duplicate/outlier/quality, no OOF
     python benchmarks/noise.py --rerun issue_types      # after a code change: that stage and the ones reading it
@@ -72,6 +73,32 @@ def case_params(seed: int, rates: tuple[float, float, float] | None, overrides: 
         key, _, value = item.partition("=")
         _set(params, key, value)
     return params
+
+
+def truth_corrections(work: Path) -> Path:
+    """Accepted decisions that set every train image's mask, gender and age to the synthetic truth,
+    written by the project's one writer of that format: the `truth` arm trains on them, the
+    ceiling of what fixing labels can gain on this case."""
+    from pipeline.corrections import append_decisions
+    from pipeline.labels import GENDERS, MASKS
+
+    truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str})
+    train = truth[truth["split"] == "train"]
+    person = train.drop_duplicates("person_id")
+    mask = train[train["mask_given"] != train["mask_true"]]
+    gender = person[person["gender_given"] != person["gender_true"]]
+    age = person[person["age_given"] != person["age_true"]]
+    fixes = pd.concat([
+        pd.DataFrame({"person_id": mask["person_id"], "image_id": mask["image_id"], "field": "mask",
+                      "suggested": [MASKS[m] for m in mask["mask_true"]]}),
+        pd.DataFrame({"person_id": gender["person_id"], "image_id": "*", "field": "gender",
+                      "suggested": [GENDERS[g] for g in gender["gender_true"]]}),
+        pd.DataFrame({"person_id": age["person_id"], "image_id": "*", "field": "age",
+                      "suggested": age["age_true"].astype(str)})], ignore_index=True)
+    path = work / "truth_corrections.csv"
+    path.unlink(missing_ok=True)
+    append_decisions(path, fixes, "accept", "synthetic truth")
+    return path
 
 
 def _digest(params: dict, stage: str) -> str:
@@ -210,6 +237,8 @@ def run_case(name: str, args: argparse.Namespace, threads: int | None) -> tuple[
         row["age.oracle_ap"] = table.loc["age", "oracle_ap"]
     if args.train:
         arms = {"curated": [], "raw": ["noise.action=none"]}
+        if args.truth_arm:
+            arms["truth"] = ["noise.action=none", f"rebalance.corrections=[{truth_corrections(work).resolve()}]"]
         arms.update({name: spec.split(",") for name, _, spec in (a.partition(":") for a in args.arm)})
         draws = [None] + [seed + 1000 * r for r in range(1, args.repeats)]  # train.seed; None = the case seed
         scores: dict[str, list[float]] = {}
@@ -233,6 +262,8 @@ def run_case(name: str, args: argparse.Namespace, threads: int | None) -> tuple[
             row["truth.f1.gain_se"] = float(gains.std(ddof=1) / np.sqrt(len(gains)))
             for arm in arms:
                 row[f"truth.f1.sd.{arm}"] = float(np.std(scores[arm], ddof=1))
+        for arm in set(arms) - {"curated", "raw"}:
+            row[f"truth.f1.gain.{arm}"] = float(np.subtract(scores[arm], scores["raw"]).mean())
         lines.append("truth.f1_macro " + ", ".join(
             f"{a} {np.mean(v):.4f}" + (f" ({' '.join(f'{x:.3f}' for x in v)})" if len(v) > 1 else "")
             for a, v in scores.items()) + f"; curated - raw {row['truth.f1.gain']:+.4f}"
@@ -252,6 +283,9 @@ def main() -> None:
                     help="only the issue types (duplicate, outlier, quality): no OOF models, minutes per seed")
     ap.add_argument("--arm", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                     help="with --train, one more arm beside curated and raw, e.g. agedrop:noise.per_field.age=drop")
+    ap.add_argument("--truth-arm", action="store_true",
+                    help="with --train, one more arm trained on the labels the synthetic truth gives (mask, gender, "
+                         "age fixed; rebalance.corrections): the ceiling of what fixing labels can gain")
     ap.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="params override for every case (like dvc exp run -S)")
     ap.add_argument("--jobs", type=int, default=1, help="cases run side by side (each on one thread)")
