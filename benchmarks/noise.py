@@ -78,7 +78,7 @@ def case_params(seed: int, rates: tuple[float, float, float] | None, overrides: 
 def truth_corrections(work: Path) -> Path:
     """Accepted decisions that set every train image's mask, gender and age to the synthetic truth,
     written by the project's one writer of that format: the `truth` arm trains on them, the
-    ceiling of what fixing labels can gain on this case."""
+    size of what fixing every label is worth on this case (a noisy one: training draws spread too)."""
     from pipeline.corrections import append_decisions
     from pipeline.labels import GENDERS, MASKS
 
@@ -285,7 +285,7 @@ def main() -> None:
                     help="with --train, one more arm beside curated and raw, e.g. agedrop:noise.per_field.age=drop")
     ap.add_argument("--truth-arm", action="store_true",
                     help="with --train, one more arm trained on the labels the synthetic truth gives (mask, gender, "
-                         "age fixed; rebalance.corrections): the ceiling of what fixing labels can gain")
+                         "age fixed; rebalance.corrections): what fixing every label is worth")
     ap.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="params override for every case (like dvc exp run -S)")
     ap.add_argument("--jobs", type=int, default=1, help="cases run side by side (each on one thread)")
