@@ -10,7 +10,7 @@ new `noise.find` option costs seconds.
     python benchmarks/noise.py                          # seeds 0, 1, 2 at the default rates + seed 0 at 6/3/4 %
     python benchmarks/noise.py --train                  # + truth.f1_macro curated vs raw per seed
     python benchmarks/noise.py --train --repeats 3      # each arm trained 3 times (train.seed): mean, standard error
-    python benchmarks/noise.py --train --truth-arm      # + an arm on the truth's labels: the most fixing can gain
+    python benchmarks/noise.py --train --truth-arm      # + an arm on the truth's labels: what fixing every label is worth
     python benchmarks/noise.py -S oof.epochs=8 --tag e8 # another OOF profile, side by side with the default
     python benchmarks/noise.py --types-only --cases seed0 seed1 seed2   # duplicate/outlier/quality, no OOF
     python benchmarks/noise.py --rerun issue_types      # after a code change: that stage and the ones reading it

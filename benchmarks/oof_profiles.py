@@ -39,6 +39,8 @@ def pack(works: list[Path], out: Path, *, quality: int = 90) -> None:
     """Per work dir: its train crops as JPEG bytes + the label columns the OOF needs."""
     import cv2
 
+    from pipeline.folds import person_strata
+
     out.mkdir(parents=True, exist_ok=True)
     for work in works:
         labels = pd.read_parquet(work / "data/processed/labels.parquet")
@@ -49,7 +51,7 @@ def pack(works: list[Path], out: Path, *, quality: int = 90) -> None:
         np.savez(out / f"{_case(work)}.npz", jpeg=np.frombuffer(b"".join(blobs), np.uint8),
                  offsets=np.cumsum([0] + [len(b) for b in blobs]), image_id=labels["image_id"].to_numpy().astype(str),
                  label=labels["label"].to_numpy(), person_id=labels["person_id"].to_numpy().astype(str),
-                 strat=(labels["gender"] * 3 + labels["age_bin"]).to_numpy(), age=labels["age"].to_numpy(float),
+                 strat=person_strata(labels), age=labels["age"].to_numpy(float),
                  oof=json.dumps({**params["oof"], "seed": params["seed"]}))
         print(f"packed {work} -> {out / (_case(work) + '.npz')}: {len(blobs)} crops, "
               f"{sum(map(len, blobs)) / 2**20:.1f} MiB")

@@ -45,11 +45,17 @@ def same_person_groups(person_id: np.ndarray, pairs: "list[tuple[str, str]]") ->
     return np.array([smallest[component[index[p]]] for p in person_id])
 
 
+def person_strata(labels: pd.DataFrame) -> np.ndarray:
+    """The stratum each row's person is balanced on across folds: gender * 3 + age_bin (the OOF
+    folds and the rebalance folds alike)."""
+    return labels["gender"].to_numpy(dtype=int) * 3 + labels["age_bin"].to_numpy(dtype=int)
+
+
 def curation_folds(given: pd.DataFrame, curated: pd.DataFrame, pairs: "list[tuple[str, str]]", *,
                    k: int, seed: int) -> np.ndarray:
     """The rebalance stage's folds: persons grouped as `curated` files them (merged duplicates) and
     by the flagged duplicate `pairs`, stratified on the **given** labels (`given`: the same rows,
-    before review and noise action; gender * 3 + age_bin).
+    before review and noise action; `person_strata`).
 
     Stratifying on the curated labels would let every fix reshuffle the folds (StratifiedGroupKFold
     is greedy: one person's new stratum moves many others): measured on seeds 0-2, relabelling the
@@ -60,5 +66,4 @@ def curation_folds(given: pd.DataFrame, curated: pd.DataFrame, pairs: "list[tupl
                                                         curated["image_id"].astype(str).to_numpy()):
         raise ValueError("given and curated labels must hold the same images in the same order")
     groups = same_person_groups(curated["person_id"].to_numpy(), pairs)
-    strat = (given["gender"].to_numpy(dtype=int) * 3 + given["age_bin"].to_numpy(dtype=int))
-    return person_folds(groups, strat, k=k, seed=seed)
+    return person_folds(groups, person_strata(given), k=k, seed=seed)

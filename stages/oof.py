@@ -6,7 +6,7 @@ import pandas as pd
 
 from pipeline import probe, stage
 from pipeline.files import write_npz
-from pipeline.folds import person_folds
+from pipeline.folds import person_folds, person_strata
 from pipeline.noise import head_labels
 
 params = stage.start(hub=True)
@@ -15,8 +15,7 @@ k, method, probe_c = cfg.pop("folds"), cfg.pop("method", "network"), cfg.pop("pr
 labels = pd.read_parquet("data/processed/labels.parquet")
 rows = labels["row"].to_numpy()
 assert (rows == np.arange(len(rows))).all(), "train rows must lead the manifest (ingest order)"
-args = (labels["label"].to_numpy(), labels["person_id"].to_numpy(),
-        (labels["gender"] * 3 + labels["age_bin"]).to_numpy())
+args = (labels["label"].to_numpy(), labels["person_id"].to_numpy(), person_strata(labels))
 ages = labels["age"].to_numpy(dtype=float)
 parts = []
 if method in ("network", "ensemble"):
