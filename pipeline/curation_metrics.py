@@ -99,7 +99,7 @@ TYPE_NOISE = {"duplicate": "duplicate_person", "outlier": "outlier_image", "qual
 def score_types(issues: pd.DataFrame, truth: pd.DataFrame, *, threshold: float = 0.5) -> dict[str, Any]:
     """Flag quality of the issue types beyond wrong labels (`list_scores` per type): duplicate at
     person level (a hit names the copy and its original, either way round), outlier and quality at
-    image level. Rows scored below `threshold` (face-detector fallbacks listed for review) are
+    image level. Rows scored below `threshold` (face-detector failures listed for review) are
     ranked for the AP but not counted as flags."""
     t = truth[truth["split"] == "train"] if "split" in truth else truth
     out: dict[str, Any] = {}

@@ -13,20 +13,23 @@ person on top:
   scored against all persons' best matches, mutual best matches only. Datalab near-duplicate
   sets that join two persons make them a match.
 - `outlier` (image level): a photo unlike the rest of its person's photos (a stranger, an empty
-  room): its distance to the person's other photos in the embedding and in the colours above and
+  room): its distance to the person's other photos in the embedding, in the colours above and
   below the mask (`identity_grid`: hair, face, clothes; the masks change from photo to photo, the
-  person and their clothes do not), standardised within each stem.
-- `quality` (image level): too dark, overexposed, blurred, or a face box far off the person's
-  others, from the original file's brightness, clipped share, sharpness (variance of the
-  Laplacian) and the face box width, each against the same person's other photos; face-detector
-  fallbacks (`faces.parquet` method person / centre) are listed here as well.
+  person and their clothes do not) and in the colour layout of the whole photo (`scene_grid`: a
+  person's seven photos are taken in one place), standardised within each stem.
+- `quality` (image level): too dark, overexposed or blurred, from the original file's
+  brightness, clipped share and sharpness (variance of the Laplacian, median over tiles, and of
+  the face crop), each against the same person's other photos. The face detector's failures are
+  listed here as well, scored by the photo's quality: fallbacks (`faces.parquet` method person /
+  centre) and face boxes far wider or narrower than the person's others (`face_box`: the crop may
+  not show the face).
 
 Scores are probabilities: each evidence is a robust z-score, and a two-component mixture (clean:
 N(0, s^2); issue: a normal at least 4 s above 0, fitted by EM) turns it into P(issue is real)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,6 +41,7 @@ from pipeline.corrections import PERSON
 
 TYPES = ("duplicate", "outlier", "quality")
 EXCLUDE = "exclude"
+DETECTOR_KINDS = ("fallback", "face_box")  # quality rows listed for the crop, not for the photo
 Embedder = Literal["efficientnet_lite0", "pixels"]
 
 
@@ -67,14 +71,29 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def colour_grid(crops: np.ndarray, n: int = 4) -> np.ndarray:
-    """Per crop an n x n grid of mean colours as chromaticity and log brightness (exposure moves
-    the brightness, not the hue): the same person in the same masks gives the same grid."""
+def colour_grid(crops: Iterable[np.ndarray], n: int = 4, *, brightness: bool = True) -> np.ndarray:
+    """Per image an n x n grid of mean colours as chromaticity and (with `brightness`) log
+    brightness (exposure moves the brightness, not the hue): the same person in the same masks
+    gives the same grid."""
     import cv2
 
     g = np.stack([cv2.resize(np.asarray(c), (n, n), interpolation=cv2.INTER_AREA) for c in crops]).astype(np.float64)
     total = g.sum(-1, keepdims=True) + 1
-    return np.concatenate([3 * g / total, 0.3 * np.log(total / 3 + 1)], -1).reshape(len(g), -1)
+    parts = [3 * g / total, 0.3 * np.log(total / 3 + 1)] if brightness else [3 * g / total]
+    return np.concatenate(parts, -1).reshape(len(g), -1)
+
+
+def scene_grid(images: Iterable[np.ndarray], n: int = 5) -> np.ndarray:
+    """The chromaticity of the outer ring of an n x n grid over the whole original photo: the room
+    around the person. A person's seven photos are taken in one place (a stranger's photo or an
+    empty room brings its own), while exposure changes from photo to photo and the inner cells
+    hold the face and its mask. On synthetic seeds 0-2 it took outlier precision from 0.26-0.61
+    to 0.81-0.91 (README, "Beyond wrong labels"); the whole grid, mask included, also took a
+    swapped mask photo for an outlier (and out of the label analysis)."""
+    ring = np.ones((n, n), bool)
+    ring[1:-1, 1:-1] = False
+    g = colour_grid(images, n, brightness=False).reshape(-1, n, n, 3)
+    return g[:, ring].reshape(len(g), -1)
 
 
 def identity_grid(crops: np.ndarray, n: int = 4, *, top: float = 0.45, bottom: float = 0.8) -> np.ndarray:
@@ -95,19 +114,42 @@ def _sharpness(gray: np.ndarray) -> float:
     return float(np.log(cv2.Laplacian(gray, cv2.CV_64F).var() + 1e-6))
 
 
-def image_stats(images: Sequence[np.ndarray]) -> pd.DataFrame:
-    """Per RGB image: mean luminance (0-255), share of clipped-white pixels, log variance of the
-    Laplacian at a common width of 192 px (sharpness)."""
+def tile_sharpness(gray: np.ndarray, n: int = 4) -> float:
+    """Log of the median over an n x n grid of tiles of the Laplacian's variance: a photo soft
+    almost everywhere stays soft when a small part of it is sharp (synth's `tiny`: a small sharp
+    figure pasted on a blurred copy of the scene, whose whole-photo variance the figure's edges
+    keep high). On synthetic seeds 0-2 it took quality recall from 0.83-0.90 to 0.95-0.98."""
     import cv2
 
-    rows = []
+    lap = cv2.Laplacian(gray, cv2.CV_64F)
+    h, w = lap.shape
+    tiles = [lap[i * h // n:(i + 1) * h // n, j * w // n:(j + 1) * w // n] for i in range(n) for j in range(n)]
+    return float(np.log(np.median([t.var() for t in tiles if t.size]) + 1e-6))
+
+
+def photo_stats(img: np.ndarray) -> dict[str, float]:
+    """One RGB image's mean luminance (0-255), share of clipped-white pixels and `tile_sharpness`
+    at a common width of 192 px."""
+    import cv2
+
+    gray = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY)
+    scale = 192 / gray.shape[1]
+    g = cv2.resize(gray, (192, max(1, int(round(gray.shape[0] * scale)))), interpolation=cv2.INTER_AREA)
+    return {"brightness": float(gray.mean()), "clipped": float((gray >= 250).mean()), "sharpness": tile_sharpness(g)}
+
+
+def image_stats(images: Iterable[np.ndarray]) -> pd.DataFrame:
+    """`photo_stats` of each RGB image."""
+    return pd.DataFrame([photo_stats(img) for img in images], columns=["brightness", "clipped", "sharpness"])
+
+
+def photo_evidence(images: Iterable[np.ndarray]) -> tuple[pd.DataFrame, np.ndarray]:
+    """`image_stats` and `scene_grid` in one pass over the photos (each read once, none kept)."""
+    stats, scene = [], []
     for img in images:
-        gray = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY)
-        scale = 192 / gray.shape[1]
-        g = cv2.resize(gray, (192, max(1, int(round(gray.shape[0] * scale)))), interpolation=cv2.INTER_AREA)
-        rows.append({"brightness": float(gray.mean()), "clipped": float((gray >= 250).mean()),
-                     "sharpness": _sharpness(g)})
-    return pd.DataFrame(rows, columns=["brightness", "clipped", "sharpness"])
+        stats.append(photo_stats(img))
+        scene.append(scene_grid([img])[0])
+    return pd.DataFrame(stats, columns=["brightness", "clipped", "sharpness"]), np.array(scene).reshape(len(scene), -1)
 
 
 def crop_sharpness(crops: np.ndarray) -> np.ndarray:
@@ -292,25 +334,26 @@ def _distance_to_person(x: np.ndarray, persons: np.ndarray, usable: np.ndarray, 
 
 
 def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
-                   grid: np.ndarray | None = None, global_score: np.ndarray | None = None,
-                   usable: np.ndarray | None = None) -> pd.DataFrame:
+                   grid: np.ndarray | None = None, scene: np.ndarray | None = None,
+                   global_score: np.ndarray | None = None, usable: np.ndarray | None = None) -> pd.DataFrame:
     """Per image: how far it is from its person's other photos in the stem-centred embedding
-    (1 - median cosine) and, given `grid` (`identity_grid`), in colour layout (median distance),
-    each a robust z within its stem, averaged as sqrt(2) * mean, minus the median of that over the
-    person's photos; optionally the larger of that
-    and Datalab's outlier score as a z (`global_score`, 1 = typical). P(outlier) from the tail
-    mixture -> columns distance, z, score. Each image is compared with its person's `usable`
-    photos (default all; the caller leaves out face-detector fallbacks, whose crops are not
-    comparable). The mixture keeps the other types' separation, 4 clean spreads. Measured on seeds
-    0-2 (README): 4 flagged 53 images a seed at precision 0.41, recall 0.92; 8 flagged 33 at
-    0.56 / 0.87, but the odd clean photos it no longer flags then reach the label analysis
-    (`unusable_images` leaves flagged photos out of it), and mask precision fell to 0.75 on two
-    seeds."""
+    (1 - median cosine) and, when given, in the crop's colour layout (`grid`: `identity_grid`)
+    and in the whole photo's (`scene`: `scene_grid`), each a median distance as a robust z within
+    its stem; their sum / sqrt(count), minus the median of that over the person's photos;
+    optionally the larger of that and Datalab's outlier score as a z (`global_score`, 1 = typical).
+    P(outlier) from the tail mixture -> columns distance (the embedding's), z, score. The crops
+    are compared with the person's `usable` photos (default all; the caller leaves out
+    face-detector fallbacks, whose crops are not comparable), the whole photos with all of them.
+    Measured on seeds 0-2 (README): the embedding and `identity_grid` alone flagged 33-74 images
+    a seed at precision 0.26-0.61; with `scene` 22-24 at 0.79-0.91, recall 0.90-1.00."""
     usable = np.ones(len(features), bool) if usable is None else np.asarray(usable, bool)
     distance = _distance_to_person(stem_centred(features, stems), persons, usable, cosine=True)
-    z = robust_z(distance, stems)
+    zs = [robust_z(distance, stems)]
     if grid is not None:
-        z = (z + robust_z(_distance_to_person(grid, persons, usable, cosine=False), stems)) / np.sqrt(2)
+        zs.append(robust_z(_distance_to_person(grid, persons, usable, cosine=False), stems))
+    if scene is not None:
+        zs.append(robust_z(_distance_to_person(scene, persons, np.ones(len(scene), bool), cosine=False), stems))
+    z = np.sum(zs, axis=0) / np.sqrt(len(zs))
     # a person photographed hard throughout (blurred, occluded) has every photo far from the
     # others: the evidence is how much further this photo is than the person's typical photo
     z = z - pd.Series(z).groupby(np.asarray(persons)).transform("median").to_numpy()
@@ -319,8 +362,7 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z)})
 
 
-QUALITY_REASONS = {"dark": "too dark", "overexposed": "overexposed", "blurred": "blurred",
-                   "tiny": "face too small"}
+QUALITY_REASONS = {"dark": "too dark", "overexposed": "overexposed", "blurred": "blurred"}
 
 
 def person_relative(x: np.ndarray, persons: np.ndarray) -> np.ndarray:
@@ -336,11 +378,11 @@ def person_relative(x: np.ndarray, persons: np.ndarray) -> np.ndarray:
     return out
 
 
-def quality_scores(stats: pd.DataFrame, face_width: np.ndarray, persons: np.ndarray) -> pd.DataFrame:
-    """Per image P(unusable) and its reason, from `image_stats` and the face box width as a share
-    of the image width, each against the same person's other photos: the larger of the four
-    one-sided robust z-scores decides. With a `crop_sharpness` column in `stats`, a photo is
-    blurred when either the whole photo or its face crop is (the larger z)."""
+def quality_scores(stats: pd.DataFrame, persons: np.ndarray) -> pd.DataFrame:
+    """Per image P(unusable) and its reason, from `image_stats` against the same person's other
+    photos: the larger of the three one-sided robust z-scores decides. With a `crop_sharpness`
+    column in `stats`, a photo is blurred when either the whole photo or its face crop is (the
+    larger z)."""
     rel = lambda v: robust_z(person_relative(v, persons))  # noqa: E731
     brightness = np.log(stats["brightness"].to_numpy() + 1)
     blurred = -rel(stats["sharpness"].to_numpy())
@@ -354,8 +396,6 @@ def quality_scores(stats: pd.DataFrame, face_width: np.ndarray, persons: np.ndar
         "overexposed": np.maximum(rel(brightness), robust_z(person_relative(stats["clipped"].to_numpy(), persons),
                                                              floor=0.05)),
         "blurred": blurred,
-        # a face box much smaller (or larger: the detector took something else) than the person's others
-        "tiny": np.abs(rel(np.log(np.clip(np.nan_to_num(face_width, nan=1.0), 1e-3, None)))),
     })
     probs = pd.DataFrame({k: tail_probability(v.to_numpy()) for k, v in zs.items()})  # one mixture per reason
     reason = probs.to_numpy().argmax(1)
@@ -363,21 +403,38 @@ def quality_scores(stats: pd.DataFrame, face_width: np.ndarray, persons: np.ndar
                          "score": probs.to_numpy().max(1)})
 
 
+def box_scores(face_width: np.ndarray, persons: np.ndarray) -> pd.DataFrame:
+    """Per image how far its face box width (a share of the image width; NaN: no box) is from
+    the person's other photos' -> columns ratio (this box / their median), z, score = P(the
+    detector boxed something else). Such crops (a box around the mask alone, or around a poster
+    on the wall) are wrong whatever the photo: on synthetic seeds 0-2 most boxes that differed
+    were clean photos the detector framed badly, so they are listed for review like fallbacks,
+    scored by the photo's quality (README, "Beyond wrong labels")."""
+    log_w = np.log(np.clip(np.nan_to_num(np.asarray(face_width, float), nan=1.0), 1e-3, None))
+    rel = person_relative(log_w, persons)
+    z = np.abs(robust_z(rel))
+    return pd.DataFrame({"ratio": np.exp(rel), "z": z, "score": tail_probability(z)})
+
+
 # ----------------------------------------------------------------------------- the issue rows
 
 
 def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFrame, *,
                      grid: np.ndarray | None = None, outlier_grid: np.ndarray | None = None,
-                     threshold: float = 0.5, use_datalab: bool = True) -> pd.DataFrame:
+                     scene: np.ndarray | None = None, threshold: float = 0.5,
+                     use_datalab: bool = True) -> pd.DataFrame:
     """The issue rows (pipeline.noise.ISSUE_COLUMNS) of the three types for the train images in
     `frame` (image_id, person_id, method, face_width: face box width / image width), their
     `features` (unit rows), `stats` (`image_stats`), `grid` (`colour_grid`, optional: duplicates
-    compare whole crops, masks included) and `outlier_grid` (`identity_grid`, optional: outliers
-    compare what stays the same around the masks; default `grid`), all in the same order.
+    compare whole crops, masks included), `outlier_grid` (`identity_grid`, optional: outliers
+    compare what stays the same around the masks; default `grid`) and `scene` (`scene_grid` of
+    the original photos, optional), all in the same order.
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
     takes it. A person flagged as a duplicate of another keeps image-level issues of its own.
-    Face-detector fallbacks are listed as quality rows of kind `fallback` whatever their score."""
+    The face detector's failures are listed as quality rows whatever the photo's score: kind
+    `fallback` (no face found) or `face_box` (`box_scores`), unless the photo itself is unusable
+    (then the kind is the reason and the detail names the detector's failure too)."""
     from pipeline.noise import ISSUE_COLUMNS
 
     frame = frame.reset_index(drop=True)
@@ -391,11 +448,14 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         if "method" in frame else np.zeros(len(frame), bool)
     # Datalab's outlier score is not used: alone it ranked the planted outliers at AP 0.30-0.31
     # (seeds 0, 1) and, as a second evidence, it lowered precision (README, "Beyond wrong labels")
-    out = outlier_scores(features, persons, stems, grid=grid if outlier_grid is None else outlier_grid,
-                         usable=~fallback)
     if "crop_sharpness" in stats:  # a fallback's crop is not a face: its sharpness says nothing of the face
         stats = stats.assign(crop_sharpness=stats["crop_sharpness"].where(~fallback))
-    qual = quality_scores(stats, frame["face_width"].to_numpy(float), persons)
+    qual = quality_scores(stats, persons)
+    out = outlier_scores(features, persons, stems, grid=grid if outlier_grid is None else outlier_grid,
+                         scene=scene, usable=~fallback)
+    box = box_scores(frame["face_width"].to_numpy(float), persons) if "face_width" in frame \
+        else pd.DataFrame({"ratio": np.ones(len(frame)), "score": np.zeros(len(frame))})
+    detector = np.where(fallback, "fallback", np.where(box["score"].to_numpy() >= threshold, "face_box", ""))
     rows = []
     seen: set[tuple[str, str]] = set()
     best = dict(zip(dup["person_id"], dup["other"]))
@@ -415,12 +475,12 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
             rows.append({"issue_id": f"outlier:{image_ids[i]}", "person_id": persons[i], "image_id": image_ids[i],
                          "field": "outlier", "given": "keep", "suggested": EXCLUDE, "score": o, "kind": "outlier",
                          "detail": f"unlike the person's other photos (z {out['z'][i]:.1f})"})
-        elif q >= threshold or fallback[i]:
-            reason = QUALITY_REASONS[qual["reason"][i]]
-            kind = qual["reason"][i] if q >= threshold else "fallback"
-            detail = reason if q >= threshold else f"face detector fell back to the {frame['method'][i]} box"
-            if q >= threshold and fallback[i]:
-                detail += f"; face detector fell back to the {frame['method'][i]} box"
+        elif q >= threshold or detector[i]:
+            failure = f"face detector fell back to the {frame['method'][i]} box" if fallback[i] else \
+                f"face box {box['ratio'][i]:.2g} x the width of the person's others: the crop may not show the face"
+            unusable = q >= threshold
+            kind = qual["reason"][i] if unusable else detector[i]
+            detail = "; ".join(([QUALITY_REASONS[kind]] if unusable else []) + ([failure] if detector[i] else []))
             rows.append({"issue_id": f"quality:{image_ids[i]}", "person_id": persons[i], "image_id": image_ids[i],
                          "field": "quality", "given": "keep", "suggested": EXCLUDE, "score": q, "kind": kind,
                          "detail": detail})
@@ -430,8 +490,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
 def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
            threshold: float = 0.5, use_datalab: bool = True) -> pd.DataFrame:
     """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
-    manifest order like `crops`, train rows at least: they lead the manifest), image statistics of
-    the original files, then `find_type_issues`."""
+    manifest order like `crops`, train rows at least: they lead the manifest), statistics and the
+    scene grid of the original files (`photo_evidence`), then `find_type_issues`."""
     from pipeline.imageio import read_rgb
 
     train = np.flatnonzero((manifest["split"] == "train").to_numpy()) if "split" in manifest \
@@ -447,15 +507,21 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     features = head_features(np.asarray(features)[train])
     mine = np.asarray(crops[train])
-    stats = image_stats([read_rgb(p) for p in rows["path"]]).assign(crop_sharpness=crop_sharpness(mine))
-    return find_type_issues(frame, features, stats, grid=colour_grid(mine), outlier_grid=identity_grid(mine),
+    stats, scene = photo_evidence(read_rgb(p) for p in rows["path"])
+    return find_type_issues(frame, features, stats.assign(crop_sharpness=crop_sharpness(mine)),
+                            grid=colour_grid(mine), outlier_grid=identity_grid(mine), scene=scene,
                             threshold=threshold, use_datalab=use_datalab)
 
 
 def unusable_images(issues: pd.DataFrame, *, threshold: float = 0.5) -> set[str]:
-    """Image ids of the outlier and quality rows scored at least `threshold` (a fallback listed
-    below it stays in use). A stranger's photo, an empty room or a black frame says nothing about
-    the person's mask, gender or age, so the noise stage leaves these images out of the label
+    """Image ids of the outlier and quality rows scored at least `threshold`, and of every
+    face-detector failure listed (`DETECTOR_KINDS`: a crop that may not show the face). A
+    stranger's photo, an empty room, a black frame or a crop of the wall says nothing about the
+    person's mask, gender or age, so the noise stage leaves these images out of the label
     analysis: measured on seeds 0-2, they were most of the false mask flags (README)."""
+    if issues.empty:
+        return set()
     bad = issues["field"].isin(("outlier", "quality")) & (issues["score"].astype(float) >= threshold)
+    if "kind" in issues:
+        bad |= issues["kind"].astype(str).isin(DETECTOR_KINDS)
     return set(issues.loc[bad, "image_id"].astype(str))

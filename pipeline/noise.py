@@ -206,7 +206,7 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
                 filter_by: FilterBy = "prune_by_noise_rate",
                 min_votes: float = 0.5,
                 mask_singles: bool = True,
-                single_threshold: float = 0.9,
+                single_threshold: float = 0.95,
                 age_prior: float = 0.2,
                 include_excluded: bool = False) -> pd.DataFrame:
     """Ranked label issues (ISSUE_COLUMNS, score descending). Every score is the probability that

@@ -9,6 +9,7 @@ import pandas as pd
 
 from pipeline import labels as L
 from pipeline.corrections import TYPE_FIELDS, apply_corrections, decided, plain_label
+from pipeline.issue_types import DETECTOR_KINDS
 
 ACTIONS = ("relabel", "drop", "none")
 BALANCING = ("weighted", "loss", "none")
@@ -46,7 +47,8 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
     Beyond wrong labels (pipeline.issue_types): `duplicate` relabel merges the copy into the
     other person id (one person for the folds), drop excludes the copy; `outlier` and `quality`
     exclude the image under relabel or drop (there is no label to fix). Rows of kind `fallback`
-    (a face-detector fallback the quality model does not call unusable) are for review only."""
+    or `face_box` (a face-detector failure on a photo the quality model does not call unusable)
+    are for review only."""
     per_field = dict(per_field or {})
     for name, value in {"noise.action": action, **{f"noise.per_field.{k}": v for k, v in per_field.items()}}.items():
         if value not in ACTIONS:
@@ -59,7 +61,7 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
     names = {"mask": L.MASKS, "gender": L.GENDERS, "age": L.age_bin_names(age_edges)}
     column = {"mask": "mask", "gender": "gender", "age": "age_bin"}
     if "kind" in todo:
-        todo = todo[todo["kind"].astype(str) != "fallback"]
+        todo = todo[~todo["kind"].astype(str).isin(DETECTOR_KINDS)]
     for issue in todo.itertuples():
         act = per_field.get(issue.field, action)
         if act == "none":

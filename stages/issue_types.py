@@ -6,7 +6,7 @@ import pandas as pd
 
 from pipeline import stage
 from pipeline.files import write_csv
-from pipeline.issue_types import detect
+from pipeline.issue_types import DETECTOR_KINDS, detect
 
 params = stage.start()
 manifest = pd.read_parquet("data/interim/manifest.parquet")
@@ -15,5 +15,6 @@ crops = np.load("data/interim/crops.npy", mmap_mode="r")
 features = np.load("data/interim/embeddings.npy", mmap_mode="r")
 issues = detect(manifest, faces, crops, features, **params["noise"].get("types", {}))
 write_csv(issues, "data/interim/issue_types.csv")
-counts = issues.assign(kind=np.where(issues["kind"] == "fallback", "fallback", issues["field"]))["kind"].value_counts()
+kinds = issues["kind"].astype(str)
+counts = issues.assign(kind=np.where(kinds.isin(DETECTOR_KINDS), kinds, issues["field"]))["kind"].value_counts()
 print(f"issue_types: {len(issues)} rows ({', '.join(f'{k}: {v}' for k, v in counts.items()) or 'none'})")

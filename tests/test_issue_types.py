@@ -77,10 +77,11 @@ def planted():
     frame, images = _frame_of(photos)
     crops = np.stack([_crop(im) for im in images])
     features = T.embed_crops(crops, size=128)
-    issues = T.find_type_issues(frame, features, T.image_stats(images), grid=T.colour_grid(crops),
-                                outlier_grid=T.identity_grid(crops))
+    stats, scene = T.photo_evidence(images)
+    issues = T.find_type_issues(frame, features, stats, grid=T.colour_grid(crops),
+                                outlier_grid=T.identity_grid(crops), scene=scene)
     outliers = T.outlier_scores(features, frame["person_id"].to_numpy(), frame["image_id"].str[7:].to_numpy(),
-                                grid=T.identity_grid(crops))
+                                grid=T.identity_grid(crops), scene=scene)
     return {"issues": issues, "outliers": outliers.assign(image_id=frame["image_id"])}
 
 
@@ -123,16 +124,21 @@ def test_planted_stranger_ranks_first_among_the_persons_photos(planted):
     assert not out["image_id"].isin(["000011/mask4", "000015/normal"]).any()  # one type per image
 
 
-def test_fallbacks_are_listed_but_not_scored_as_unusable():
+def test_detector_failures_are_listed_but_not_scored_as_unusable():
+    """A fallback (no face found) and a face box three times the person's usual width (the
+    detector took something else) are listed as quality rows for review, scored by the photo."""
     photos = _persons(12)
     frame, images = _frame_of(photos)
     frame.loc[3, "method"] = "centre"
+    frame.loc[12, "face_width"] = 1.2
     crops = np.stack([_crop(im) for im in images])
     issues = T.find_type_issues(frame, T.embed_crops(crops, embedder="pixels"), T.image_stats(images),
-                                use_datalab=False)
-    row = issues.set_index("image_id").loc[frame.loc[3, "image_id"]]
-    assert row["field"] == "quality" and row["kind"] == "fallback" and "centre" in row["detail"]
-    assert row["score"] < 0.5
+                                use_datalab=False).set_index("image_id")
+    fallback, box = issues.loc[frame.loc[3, "image_id"]], issues.loc[frame.loc[12, "image_id"]]
+    assert fallback["field"] == "quality" and fallback["kind"] == "fallback" and "centre" in fallback["detail"]
+    assert box["field"] == "quality" and box["kind"] == "face_box" and "face box 3 x" in box["detail"]
+    assert fallback["score"] < 0.5 and box["score"] < 0.5
+    assert T.box_scores(frame["face_width"].to_numpy(), frame["person_id"].to_numpy())["score"][12] >= 0.5
 
 
 def test_datalab_runs_on_the_features_and_joins_exact_copies_across_persons():
@@ -184,12 +190,40 @@ def test_a_blurred_face_in_a_sharp_photo_is_unusable_only_with_crop_sharpness():
     stats = pd.DataFrame({"brightness": 120.0, "clipped": 0.0, "sharpness": 5.0}, index=range(len(persons)))
     crop = rng.normal(4, 0.2, len(persons))
     crop[10] -= 3.0  # that photo's face crop alone is soft
-    width = np.full(len(persons), 0.4)
-    without = T.quality_scores(stats, width, persons)
-    with_crop = T.quality_scores(stats.assign(crop_sharpness=crop), width, persons)
+    without = T.quality_scores(stats, persons)
+    with_crop = T.quality_scores(stats.assign(crop_sharpness=crop), persons)
     assert without["score"][10] < 0.5
     assert with_crop["score"][10] >= 0.9 and with_crop["reason"][10] == "blurred"
     assert (np.delete(with_crop["score"].to_numpy(), 10) < 0.5).all()
     no_face = crop.copy()
     no_face[10] = np.nan
-    assert T.quality_scores(stats.assign(crop_sharpness=no_face), width, persons)["score"][10] < 0.5
+    assert T.quality_scores(stats.assign(crop_sharpness=no_face), persons)["score"][10] < 0.5
+
+
+def test_tile_sharpness_sees_a_photo_blurred_around_a_small_sharp_figure():
+    """synth's `tiny`: the whole photo's Laplacian variance keeps the small figure's edges; the
+    median over tiles sees that most of the photo is soft."""
+    import cv2
+
+    photo = _persons(1)["000001"]["normal"]
+    tiny = degrade(photo, "tiny", np.random.default_rng(0))
+    gray = [cv2.resize(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY), (192, 256), interpolation=cv2.INTER_AREA)
+            for p in (photo, tiny)]
+    whole = [T._sharpness(g) for g in gray]
+    tiles = [T.tile_sharpness(g) for g in gray]
+    assert tiles[0] - tiles[1] > 1.5 and tiles[0] - tiles[1] > 2 * (whole[0] - whole[1])
+    assert T.photo_stats(tiny)["sharpness"] == pytest.approx(tiles[1])
+
+
+def test_scene_grid_keeps_the_room_through_exposure_and_tells_rooms_apart():
+    photos = _persons(6)
+    grids = {p: T.scene_grid([photos[p][s] for s in STEMS]) for p in photos}
+    within = [np.linalg.norm(g[i] - g[j]) for g in grids.values() for i in range(7) for j in range(i + 1, 7)]
+    between = [np.linalg.norm(grids[p][i] - grids[q][i]) for p in grids for q in grids if p < q for i in range(7)]
+    assert np.mean(within) < 0.5 * np.mean(between)  # one session, one room (the masks change)
+    a = photos["000001"]["mask1"]
+    dim = T.scene_grid([(a * 0.5).astype(np.uint8)])[0]
+    assert np.linalg.norm(dim - grids["000001"][0]) < 0.25 * np.mean(within)  # exposure: the same room
+    stats, scene = T.photo_evidence(iter([a, photos["000002"]["mask1"]]))  # one pass, a generator will do
+    np.testing.assert_allclose(scene, [grids["000001"][0], grids["000002"][0]])
+    pd.testing.assert_frame_equal(stats, T.image_stats([a, photos["000002"]["mask1"]]))

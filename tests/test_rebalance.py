@@ -100,15 +100,18 @@ TYPE_ISSUES = pd.DataFrame([
      "score": 0.95, "kind": "dark"},
     {"person_id": "p1", "image_id": "p1/mask5", "field": "quality", "given": "keep", "suggested": "exclude",
      "score": 0.1, "kind": "fallback"},
+    {"person_id": "p1", "image_id": "p1/normal", "field": "quality", "given": "keep", "suggested": "exclude",
+     "score": 0.2, "kind": "face_box"},
 ])
 
 
-def test_issue_types_merge_duplicates_and_exclude_images_but_leave_fallbacks_to_review():
+def test_issue_types_merge_duplicates_and_exclude_images_but_leave_detector_failures_to_review():
     out = apply_noise_action(_labels(), TYPE_ISSUES, action="relabel", age_edges=(30, 58)).set_index("image_id")
     assert (out.loc[[f"p2/{s}" for s in STEMS], "person_id"] == "p1").all()  # merged: one person for the folds
     assert not out.loc[[f"p2/{s}" for s in STEMS], "excluded"].any()
     assert out.loc["p1/mask3", "excluded"] and out.loc["p1/mask4", "excluded"]
     assert not out.loc["p1/mask5", "excluded"] and out.loc["p1/mask5", "action"] == ""
+    assert not out.loc["p1/normal", "excluded"] and out.loc["p1/normal", "action"] == ""
     assert (out["label"] == _labels().set_index("image_id").loc[out.index, "label"]).all()  # no label changed
 
 
