@@ -44,14 +44,19 @@ MAD_TO_SD = 1.4826
 
 def pool(years: np.ndarray, persons: Sequence[str]) -> pd.DataFrame:
     """Per person (sorted ids): `estimate` = median of the image estimates, `se` = its standard
-    error from their spread, `images` = n. A person with one image gets se 0 (the model's error,
-    fitted later, still covers it)."""
+    error, `images` = n. The standard error is the larger of the person's own (1.4826 MAD / sqrt(n)
+    of their images) and the set's (the same over all persons' deviations from their medians): a
+    person with one or two usable images has no spread of their own to speak of, and se 0 made such
+    an estimate as sure as a seven-photo median (seed 0's 000013, six detector fallbacks of seven
+    left out, got a false age flag from its one remaining photo)."""
     frame = pd.DataFrame({"person": np.asarray(persons).astype(str), "years": np.asarray(years, float)})
     grouped = frame.groupby("person", sort=True)["years"]
     median = grouped.median()
-    mad = frame.assign(dev=(frame["years"] - frame["person"].map(median)).abs()).groupby("person")["dev"].median()
+    dev = (frame["years"] - frame["person"].map(median)).abs()
+    mad = frame.assign(dev=dev).groupby("person")["dev"].median()
     n = grouped.size()
-    return pd.DataFrame({"estimate": median, "se": MAD_TO_SD * mad / np.sqrt(n), "images": n})
+    pooled = MAD_TO_SD * float(dev.median()) if len(dev) else 0.0
+    return pd.DataFrame({"estimate": median, "se": np.maximum(MAD_TO_SD * mad, pooled) / np.sqrt(n), "images": n})
 
 
 def debias(estimate: np.ndarray, given: np.ndarray) -> tuple[float, float]:

@@ -518,7 +518,8 @@ def unusable_images(issues: pd.DataFrame, *, threshold: float = 0.5) -> set[str]
     face-detector failure listed (`DETECTOR_KINDS`: a crop that may not show the face). A
     stranger's photo, an empty room, a black frame or a crop of the wall says nothing about the
     person's mask, gender or age, so the noise stage leaves these images out of the label
-    analysis: measured on seeds 0-2, they were most of the false mask flags (README)."""
+    analysis: measured on seeds 0-2, they were most of the false mask flags (README). A person
+    left with few photos gets a wider age uncertainty (`pipeline.age.pool`)."""
     if issues.empty:
         return set()
     bad = issues["field"].isin(("outlier", "quality")) & (issues["score"].astype(float) >= threshold)

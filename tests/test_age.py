@@ -16,6 +16,17 @@ def test_pool_is_a_robust_median_with_its_standard_error():
     assert table.loc["b", "se"] == 0 and table["images"].tolist() == [5, 2]
 
 
+def test_pool_gives_persons_with_few_images_the_sets_spread_at_least():
+    """One usable photo has no spread of its own: its se is the set's (1.4826 x the median of all
+    images' deviations from their person's median), not 0; a tight pair gets that spread / sqrt(2)."""
+    years = np.array([30, 32, 28, 31, 29, 40, 40, 50])
+    table = pool(years, ["a"] * 5 + ["b"] * 2 + ["c"])
+    pooled = 1.4826 * 0.5  # deviations 0 2 2 1 1 | 0 0 | 0
+    assert table.loc["a", "se"] == pytest.approx(1.4826 * 1 / np.sqrt(5))  # its own spread is larger
+    assert table.loc["b", "se"] == pytest.approx(pooled / np.sqrt(2))
+    assert table.loc["c", "se"] == pytest.approx(pooled)
+
+
 def test_debias_undoes_shrinkage_toward_the_mean():
     given = np.linspace(18, 60, 50)
     shrunk = 39 + 0.6 * (given - 39)

@@ -155,13 +155,16 @@ def test_bad_embedder_is_refused():
         T.embed_crops(np.zeros((1, 8, 8, 3), np.uint8), embedder="resnet")  # type: ignore[arg-type]
 
 
-def test_unusable_images_are_outlier_and_quality_rows_at_the_threshold():
+def test_unusable_images_are_outlier_and_quality_rows_at_the_threshold_and_detector_failures():
     from pipeline.issue_types import unusable_images
 
-    issues = pd.DataFrame({"field": ["outlier", "quality", "quality", "duplicate", "outlier"],
-                           "image_id": ["a/mask1", "b/normal", "c/mask2", "*", "d/mask3"],
-                           "score": [0.9, 0.5, 0.2, 0.99, 0.49]})  # c: a fallback listed below the threshold
-    assert unusable_images(issues, threshold=0.5) == {"a/mask1", "b/normal"}
+    issues = pd.DataFrame({"field": ["outlier", "quality", "quality", "duplicate", "outlier", "quality"],
+                           "image_id": ["a/mask1", "b/normal", "c/mask2", "*", "d/mask3", "f/mask1"],
+                           "kind": ["outlier", "dark", "fallback", "duplicate", "outlier", "face_box"],
+                           "score": [0.9, 0.5, 0.2, 0.99, 0.49, 0.1]})
+    # c's fallback and f's odd face box, listed below the threshold, may not show the face
+    assert unusable_images(issues, threshold=0.5) == {"a/mask1", "b/normal", "c/mask2", "f/mask1"}
+    assert unusable_images(issues.drop(columns="kind"), threshold=0.5) == {"a/mask1", "b/normal"}
     assert unusable_images(issues.iloc[:0], threshold=0.5) == set()
 
 
