@@ -341,25 +341,28 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     and in the whole photo's (`scene`: `scene_grid`), each a median distance as a robust z within
     its stem; their sum / sqrt(count), minus the median of that over the person's photos;
     optionally the larger of that and Datalab's outlier score as a z (`global_score`, 1 = typical).
-    P(outlier) from the tail mixture -> columns distance (the embedding's), z, score. The crops
+    P(outlier) from the tail mixture -> columns distance (the embedding's), z, score, and room:
+    P(the room differs) from the scene's z alone (1 without `scene`). The crops
     are compared with the person's `usable` photos (default all; the caller leaves out
     face-detector fallbacks, whose crops are not comparable), the whole photos with all of them.
     Measured on seeds 0-2 (README): the embedding and `identity_grid` alone flagged 33-74 images
     a seed at precision 0.26-0.61; with `scene` 22-24 at 0.79-0.91, recall 0.90-1.00."""
     usable = np.ones(len(features), bool) if usable is None else np.asarray(usable, bool)
     distance = _distance_to_person(stem_centred(features, stems), persons, usable, cosine=True)
+    # a person photographed hard throughout (blurred, occluded) has every photo far from the
+    # others: the evidence is how much further this photo is than the person's typical photo
+    typical = lambda v: v - pd.Series(v).groupby(np.asarray(persons)).transform("median").to_numpy()  # noqa: E731
     zs = [robust_z(distance, stems)]
     if grid is not None:
         zs.append(robust_z(_distance_to_person(grid, persons, usable, cosine=False), stems))
+    room = np.ones(len(distance))
     if scene is not None:
         zs.append(robust_z(_distance_to_person(scene, persons, np.ones(len(scene), bool), cosine=False), stems))
-    z = np.sum(zs, axis=0) / np.sqrt(len(zs))
-    # a person photographed hard throughout (blurred, occluded) has every photo far from the
-    # others: the evidence is how much further this photo is than the person's typical photo
-    z = z - pd.Series(z).groupby(np.asarray(persons)).transform("median").to_numpy()
+        room = tail_probability(typical(zs[-1]))
+    z = typical(np.sum(zs, axis=0) / np.sqrt(len(zs)))
     if global_score is not None:
         z = np.maximum(z, robust_z(-np.log(np.clip(global_score, 1e-12, None))))
-    return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z)})
+    return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z), "room": room})
 
 
 QUALITY_REASONS = {"dark": "too dark", "overexposed": "overexposed", "blurred": "blurred"}
@@ -431,7 +434,9 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     the original photos, optional), all in the same order.
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
-    takes it. A person flagged as a duplicate of another keeps image-level issues of its own.
+    takes it, and a photo that is unusable too is an outlier only when its room differs as well
+    (`outlier_scores`' room): a blurred or tiny photo of the person is far from their others,
+    but it was taken in the same place. A person flagged as a duplicate of another keeps image-level issues of its own.
     The face detector's failures are listed as quality rows whatever the photo's score: kind
     `fallback` (no face found) or `face_box` (`box_scores`), unless the photo itself is unusable
     (then the kind is the reason and the detail names the detector's failure too)."""
@@ -471,7 +476,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
                      "kind": "duplicate", "detail": f"same person as {older} (similarity {r.similarity:.3f})"})
     for i in range(len(frame)):
         o, q = float(out["score"][i]), float(qual["score"][i])
-        if o >= threshold and o > q:
+        if o >= threshold and o > q and (q < threshold or out["room"][i] >= threshold):
             rows.append({"issue_id": f"outlier:{image_ids[i]}", "person_id": persons[i], "image_id": image_ids[i],
                          "field": "outlier", "given": "keep", "suggested": EXCLUDE, "score": o, "kind": "outlier",
                          "detail": f"unlike the person's other photos (z {out['z'][i]:.1f})"})

@@ -122,6 +122,9 @@ def test_planted_stranger_ranks_first_among_the_persons_photos(planted):
     out = planted["issues"]
     out = out[out["field"] == "outlier"]
     assert not out["image_id"].isin(["000011/mask4", "000015/normal"]).any()  # one type per image
+    room = ranked.set_index("image_id")["room"]  # the stranger brings another room; the dark and
+    assert room["000007/mask2"] >= 0.5           # the blurred photo were taken in the person's own
+    assert room["000011/mask4"] < 0.5 and room["000015/normal"] < 0.5
 
 
 def test_detector_failures_are_listed_but_not_scored_as_unusable():
