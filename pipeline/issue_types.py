@@ -346,7 +346,8 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     are compared with the person's `usable` photos (default all; the caller leaves out
     face-detector fallbacks, whose crops are not comparable), the whole photos with all of them.
     Measured on seeds 0-2 (README): the embedding and `identity_grid` alone flagged 33-74 images
-    a seed at precision 0.26-0.61; with `scene` 22-24 at 0.79-0.91, recall 0.90-1.00."""
+    a seed at precision 0.26-0.61; with `scene` (and `find_type_issues`' room rule) 21-24 at
+    0.86-0.95, recall 0.90-1.00."""
     usable = np.ones(len(features), bool) if usable is None else np.asarray(usable, bool)
     distance = _distance_to_person(stem_centred(features, stems), persons, usable, cosine=True)
     # a person photographed hard throughout (blurred, occluded) has every photo far from the
@@ -436,7 +437,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     An image is an outlier or a quality issue, not both: the type with the larger probability
     takes it, and a photo that is unusable too is an outlier only when its room differs as well
     (`outlier_scores`' room): a blurred or tiny photo of the person is far from their others,
-    but it was taken in the same place. A person flagged as a duplicate of another keeps image-level issues of its own.
+    but it was taken in the same place. A person flagged as a duplicate of another keeps
+    image-level issues of its own.
     The face detector's failures are listed as quality rows whatever the photo's score: kind
     `fallback` (no face found) or `face_box` (`box_scores`), unless the photo itself is unusable
     (then the kind is the reason and the detail names the detector's failure too)."""
@@ -458,8 +460,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     qual = quality_scores(stats, persons)
     out = outlier_scores(features, persons, stems, grid=grid if outlier_grid is None else outlier_grid,
                          scene=scene, usable=~fallback)
-    box = box_scores(frame["face_width"].to_numpy(float), persons) if "face_width" in frame \
-        else pd.DataFrame({"ratio": np.ones(len(frame)), "score": np.zeros(len(frame))})
+    box = box_scores(frame["face_width"].to_numpy(float), persons)
     detector = np.where(fallback, "fallback", np.where(box["score"].to_numpy() >= threshold, "face_box", ""))
     rows = []
     seen: set[tuple[str, str]] = set()
