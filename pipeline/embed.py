@@ -9,7 +9,8 @@ concatenated, first size first:
 - `pipeline.probe` fits the out-of-fold linear models on all of them (heads and age in years).
   Two sizes see one crop at two scales: on synthetic seeds 0-2, 128 + 192 px made the probe's
   mask flags far more precise than 128 px alone (P 0.76 -> 0.90; README, "Benchmarks");
-- `pipeline.issue_types` compares photos (duplicates, outliers) on the first size's head, `head(...)`.
+- `pipeline.issue_types` compares photos on a size's head, `head(f, part)`: duplicates on the last
+  size's, outliers on the first's.
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ HEAD = 1280                       # the pooled head features, last in each size'
 WIDTH = 24 + 40 + 80 + 112 + 192 + 320 + HEAD  # features per input size
 
 
-def head(features: np.ndarray) -> np.ndarray:
-    """The first size's pooled head features (columns WIDTH - HEAD to WIDTH)."""
-    return np.asarray(features)[:, WIDTH - HEAD:WIDTH]
+def head(features: np.ndarray, part: int = 0) -> np.ndarray:
+    """The pooled head features of the `part`-th input size (0: the first, -1: the last)."""
+    features = np.asarray(features)
+    sizes = features.shape[1] // WIDTH
+    if not -sizes <= part < sizes:
+        raise IndexError(f"part {part} out of range for features of {sizes} input size(s)")
+    end = (part % sizes + 1) * WIDTH
+    return features[:, end - HEAD:end]
 
 
 def _batches(n: int, batch: int) -> Iterator[slice]:

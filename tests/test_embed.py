@@ -15,7 +15,7 @@ def test_features_are_the_head_after_six_pooled_blocks():
     assert not np.allclose(feats[0], feats[1])
 
 
-def test_sizes_are_concatenated_first_size_first_and_head_is_the_first_sizes():
+def test_sizes_are_concatenated_first_size_first_and_head_picks_a_sizes_part():
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, (3, 48, 48, 3), dtype=np.uint8)
     both = embed.extract(crops, sizes=(64, 96))
@@ -24,6 +24,10 @@ def test_sizes_are_concatenated_first_size_first_and_head_is_the_first_sizes():
     np.testing.assert_allclose(both[:, embed.WIDTH:], embed.extract(crops, sizes=(96,)), rtol=1e-4, atol=1e-5)
     assert not np.allclose(both[:, :embed.WIDTH], both[:, embed.WIDTH:])  # another scale, other features
     np.testing.assert_array_equal(embed.head(both), both[:, embed.WIDTH - embed.HEAD:embed.WIDTH])
+    np.testing.assert_array_equal(embed.head(both, -1), both[:, 2 * embed.WIDTH - embed.HEAD:])
+    np.testing.assert_array_equal(embed.head(both, 1), embed.head(both, -1))
+    with pytest.raises(IndexError, match="part 2 out of range for features of 2 input size"):
+        embed.head(both, 2)
     with pytest.raises(ValueError, match="sizes"):
         embed.extract(crops, sizes=())
 

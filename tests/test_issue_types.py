@@ -82,7 +82,8 @@ def planted():
                                 outlier_grid=T.identity_grid(crops), scene=scene)
     outliers = T.outlier_scores(features, frame["person_id"].to_numpy(), frame["image_id"].str[7:].to_numpy(),
                                 grid=T.identity_grid(crops), scene=scene)
-    return {"issues": issues, "outliers": outliers.assign(image_id=frame["image_id"])}
+    return {"issues": issues, "outliers": outliers.assign(image_id=frame["image_id"]),
+            "inputs": (frame, features, stats)}
 
 
 def test_identity_grid_leaves_out_the_mask_band():
@@ -106,6 +107,22 @@ def test_planted_duplicate_is_found_with_the_other_id(planted):
     top = dup.iloc[0]
     assert {top["person_id"], top["suggested"]} == {"000003", "000025"} and top["person_id"] == "000025"
     assert top["image_id"] == "*" and top["issue_id"] == "duplicate:000025" and top["score"] >= 0.5
+
+
+def test_duplicates_compare_the_duplicate_features(planted):
+    """`duplicate_features` (the stage passes the 192-px head) is what persons are matched on."""
+    frame, features, stats = planted["inputs"]
+    noise = T._unit(np.random.default_rng(0).normal(size=features.shape))
+
+    def copies(**kw):
+        issues = T.find_type_issues(frame, kw.pop("features"), stats, use_datalab=False, **kw)
+        dup = issues[issues["field"] == "duplicate"]
+        return set(zip(dup["person_id"], dup["suggested"]))
+
+    pair = ("000025", "000003")
+    assert pair in copies(features=noise, duplicate_features=features)
+    assert pair not in copies(features=features, duplicate_features=noise)
+    assert pair in copies(features=features)  # default: the features
 
 
 def test_planted_quality_issues_are_found_with_the_reason(planted):
