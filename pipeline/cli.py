@@ -118,28 +118,56 @@ def _given_years(issues, labels_path: Path) -> dict[str, str]:
 
 
 def _print_table(shown, total: int, hidden: int, labels_path: Path) -> None:
+    """A ranked table; on a terminal too narrow for its fixed columns and 20 characters of each
+    extra one (about 130 with image-level issues), the same rows as a list, two or three lines
+    each, so nothing is cut to "…"."""
     from rich.console import Console
     from rich.table import Table
 
     years = _given_years(shown, labels_path)
     extra = _extra_columns(shown)
-    table = Table(title=f"label issues: {len(shown)} shown of {total}"
-                  + (f" ({hidden} decided hidden, --all shows them)" if hidden else ""))
-    # the issue id is what --accept/--reject take: never wrapped or cut, the other columns give way
-    width = max([len("issue id"), *map(len, shown["issue_id"])])
-    for col, kw in (("#", {"justify": "right"}), ("score", {"justify": "right"}), ("kind", {}),
-                    ("person", {}), ("given -> suggested", {}), *((c, {}) for c in extra),
-                    ("issue id", {"no_wrap": True, "min_width": width})):
-        table.add_column(col, **kw)
+    title = f"label issues: {len(shown)} shown of {total}" \
+        + (f" ({hidden} decided hidden, --all shows them)" if hidden else "")
+    rows = []
     for rank, r in enumerate(shown.itertuples(index=False), 1):
         row = r._asdict()
         given = str(row["given"])
         if row["field"] == "age" and row["person_id"] in years:
             given = f"{given} ({years[row['person_id']]} y)"
-        table.add_row(str(rank), f"{row['score']:.3f}", row["kind"], row["person_id"],
-                      f"[red]{given}[/red] -> [green]{row['suggested']}[/green]",
-                      *(str(row[c]) for c in extra), row["issue_id"])
-    Console().print(table)
+        rows.append((str(rank), f"{row['score']:.3f}", str(row["kind"]), str(row["person_id"]),
+                     f"[red]{given}[/red] -> [green]{row['suggested']}[/green]",
+                     [str(row[c]) for c in extra], str(row["issue_id"])))
+    console = Console()
+    fixed = ["#", "score", "kind", "person", "given -> suggested"]
+    # every column but the extra ones (detail, estimate) keeps its width: the issue id is what
+    # --accept/--reject take, and a score cut to "1.0…" says nothing
+    widths = [max([len(c), *(len(_plain(r[i])) for r in rows)]) for i, c in enumerate(fixed)]
+    id_width = max([len("issue id"), *(len(r[6]) for r in rows)])
+    needed = sum(widths) + id_width + 3 * (len(fixed) + 1 + len(extra)) + 20 * len(extra)
+    if console.width < needed:
+        console.print(f"[bold]{title}[/bold]")
+        for rank, score, kind, person, change, more, issue_id in rows:
+            console.print(f"[bold]{rank:>3}[/bold]  {score}  {kind}  {person}  {change}", soft_wrap=True)
+            console.print(f"     {issue_id}", soft_wrap=True, highlight=False)
+            for name, value in zip(extra, more):
+                if value not in ("", "nan"):
+                    console.print(f"     [dim]{name}:[/dim] {value}", highlight=False)
+        return
+    table = Table(title=title)
+    for col, w in zip(fixed, widths):
+        table.add_column(col, no_wrap=True, min_width=w, justify="right" if col in ("#", "score") else "left")
+    for col in extra:
+        table.add_column(col, ratio=1)
+    table.add_column("issue id", no_wrap=True, min_width=id_width)
+    for rank, score, kind, person, change, more, issue_id in rows:
+        table.add_row(rank, score, kind, person, change, *more, issue_id)
+    console.print(table)
+
+
+def _plain(markup: str) -> str:
+    from rich.text import Text
+
+    return Text.from_markup(markup).plain
 
 
 @app.command("inspect-noise")

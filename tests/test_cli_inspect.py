@@ -105,6 +105,20 @@ def test_table_never_breaks_an_issue_id(files, width):
         assert issue_id in out, out
 
 
+def test_narrow_terminal_gets_a_list_with_nothing_cut(files):
+    paths, _ = files
+    opts = ["--issues", paths["issues.csv"], "--labels", paths["labels.parquet"], "--corrections",
+            paths["corrections.csv"]]
+    narrow = runner.invoke(app, ["inspect-noise", *map(str, opts)], env={"COLUMNS": "60"}).stdout
+    wide = runner.invoke(app, ["inspect-noise", *map(str, opts)], env={"COLUMNS": "200"}).stdout
+    assert "…" not in narrow and "┃" not in narrow and "┃" in wide  # a list there, a table here
+    lines = narrow.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.strip().startswith("1 "))
+    assert "0.990" in lines[first] and "incorrect -> normal" in lines[first]
+    assert lines[first + 1].strip() == "mask:000002_female_Asian_22/incorrect_mask"
+    assert ">=60 (61 y) -> 30-59" in narrow
+
+
 def test_accept_then_apply_changes_exactly_that_label(files):
     paths, labels = files
     result = invoke(paths, "--accept", "gender:000001")
