@@ -48,7 +48,7 @@ READS = {"synth": ["seed", "synth"], "ingest": ["data", "ingest"], "faces": ["se
          "predict": ["predict"], "evaluate": []}
 # The stages' inputs among these stages (dvc.yaml's deps): a rerun reaches only what depends on it.
 UPSTREAM = {"ingest": ["synth"], "faces": ["ingest"], "embed": ["faces"], "relabel": ["ingest"],
-            "issue_types": ["ingest", "faces", "embed"], "oof": ["relabel", "faces", "embed"],
+            "issue_types": ["ingest", "faces", "embed"], "oof": ["relabel", "faces", "embed", "issue_types"],
             "noise": ["relabel", "oof", "issue_types"], "rebalance": ["relabel", "noise"],
             "train": ["rebalance", "faces"], "predict": ["train", "faces"], "evaluate": ["predict", "rebalance"]}
 CASES = {  # name: (seed, gender_noise, swap_noise, age_noise); None = params.yaml's rates

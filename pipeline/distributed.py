@@ -143,7 +143,8 @@ def _fold_worker(task: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def out_of_fold_spread(crops_path: str, rows: int, labels: np.ndarray, person_id: np.ndarray,
                        strat: np.ndarray, *, k: int, cfg: Any, seed: int, ages: np.ndarray | None = None,
-                       nproc: int = 1, threads: int | None = None) -> dict[str, np.ndarray]:
+                       nproc: int = 1, threads: int | None = None,
+                       together: Sequence[tuple[str, str]] = ()) -> dict[str, np.ndarray]:
     """`pipeline.train.out_of_fold` on the first `rows` crops of the .npy at `crops_path` (memory
     mapped in each process, never copied), its folds trained by `nproc` processes side by side:
     process i takes folds i, i + nproc, ... on `fold_devices(nproc)[i]`, with `threads` torch CPU
@@ -154,11 +155,11 @@ def out_of_fold_spread(crops_path: str, rows: int, labels: np.ndarray, person_id
     from pipeline.folds import person_folds
     from pipeline.workers import process_pool
 
-    fold = person_folds(person_id, strat, k=k, seed=seed)
+    fold = person_folds(person_id, strat, k=k, seed=seed, together=together)
     nproc = max(1, min(nproc, k))
     devices = fold_devices(nproc)
     common = dict(crops_path=str(crops_path), rows=rows, labels=labels, person_id=person_id, strat=strat, k=k,
-                  cfg=cfg, seed=seed, ages=ages, threads=threads or torch.get_num_threads())
+                  cfg=cfg, seed=seed, ages=ages, threads=threads or torch.get_num_threads(), together=list(together))
     tasks = [{**common, "only": list(range(i, k, nproc)), "device": devices[i]} for i in range(nproc)]
     with process_pool(nproc, mp_context=mp.get_context("spawn")) as pool:
         parts = list(pool.map(_fold_worker, tasks))

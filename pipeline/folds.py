@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 
-def person_folds(person_id: np.ndarray, strat: np.ndarray, *, k: int, seed: int) -> np.ndarray:
+def person_folds(person_id: np.ndarray, strat: np.ndarray, *, k: int, seed: int,
+                 together: "Sequence[tuple[str, str]]" = ()) -> np.ndarray:
     """Fold index (0..k-1) per row. Groups are persons; folds are stratified on `strat`
-    (per row, e.g. the person's gender*3 + age_bin) via sklearn's StratifiedGroupKFold."""
+    (per row, e.g. the person's gender*3 + age_bin) via sklearn's StratifiedGroupKFold.
+    Persons joined by `together` (flagged duplicates: two ids, one person) then all take the fold
+    of the first row among them, and every other person keeps the fold it has without them:
+    grouping them before the split instead would let the greedy split reshuffle many persons."""
     person_id, strat = np.asarray(person_id), np.asarray(strat)
     if len(person_id) != len(strat):
         raise ValueError(f"person_id and strat differ in length: {len(person_id)} vs {len(strat)}")
@@ -22,6 +28,9 @@ def person_folds(person_id: np.ndarray, strat: np.ndarray, *, k: int, seed: int)
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     for i, (_, held_out) in enumerate(splitter.split(np.zeros(len(strat)), strat, groups=person_id)):
         fold[held_out] = i
+    if len(together):
+        groups = same_person_groups(person_id, list(together))
+        fold = pd.Series(fold).groupby(groups, sort=False).transform("first").to_numpy()
     return fold
 
 
@@ -43,6 +52,15 @@ def same_person_groups(person_id: np.ndarray, pairs: "list[tuple[str, str]]") ->
     for p, c in zip(ids, component):
         smallest.setdefault(c, p)  # ids are sorted: the first seen is the smallest
     return np.array([smallest[component[index[p]]] for p in person_id])
+
+
+def duplicate_pairs(issues: pd.DataFrame) -> list[tuple[str, str]]:
+    """(copy, original) person ids of the `duplicate` rows of an issue list (`person_id`,
+    `suggested`): what `same_person_groups` joins."""
+    if issues.empty or "field" not in issues:
+        return []
+    dup = issues[issues["field"] == "duplicate"]
+    return list(zip(dup["person_id"].astype(str), dup["suggested"].astype(str)))
 
 
 def person_strata(labels: pd.DataFrame) -> np.ndarray:

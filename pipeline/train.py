@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -408,14 +408,16 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
 
 def out_of_fold(crops: np.ndarray, labels: np.ndarray, person_id: np.ndarray, strat: np.ndarray, *,
                 k: int, cfg: TrainConfig, seed: int, ages: np.ndarray | None = None, progress: bool = True,
-                device: str | torch.device | None = None, only: list[int] | None = None) -> dict[str, np.ndarray]:
+                device: str | torch.device | None = None, only: list[int] | None = None,
+                together: Sequence[tuple[str, str]] = ()) -> dict[str, np.ndarray]:
     """One model per person fold, trained on the other folds, predicts its held-out fold:
     {probs [N, 18], mask [N, 3], gender [N, 2], age [N, 3], fold [N]}, plus age_years [N] when
     `cfg.age_weight` > 0 (then `ages` in years is needed). Fold f trains with seed cfg.seed + f;
     no held-out label is used for model selection; `cfg.tta_flip` averages with mirrored images.
-    `only` trains those folds alone (their rows filled, the rest 0): see pipeline.distributed."""
+    `only` trains those folds alone (their rows filled, the rest 0): see pipeline.distributed.
+    `together`: person id pairs kept in one fold (`pipeline.folds.person_folds`)."""
     _check_inputs(crops, np.asarray(labels))
-    fold = person_folds(person_id, strat, k=k, seed=seed)
+    fold = person_folds(person_id, strat, k=k, seed=seed, together=together)
     sizes = {"probs": L.NUM_CLASSES, **{h: len(v) for h, v in L.HEADS.items()}}
     out = {key: np.zeros((len(labels), n)) for key, n in sizes.items()}
     if cfg.age_weight > 0:

@@ -35,4 +35,8 @@ if truth_path.exists():  # synthetic data: score against the clean labels the ge
 write_json(metrics, "reports/metrics.json")
 print("evaluate: " + ", ".join(f"{k}={v}" for k, v in metrics.items() if not isinstance(v, dict)))
 if "truth" in metrics:
-    print(f"evaluate: truth.f1_macro={metrics['truth']['f1_macro']}  noise: {metrics['noise']}")
+    noise = metrics["noise"]
+    flags = "; ".join(f"{k} {v['precision']:.2f}/{v['recall']:.2f}/{v['ap']:.2f}"
+                      for k, v in noise.items() if isinstance(v, dict))
+    print(f"evaluate: truth.f1_macro={metrics['truth']['f1_macro']}; flags vs truth (P/R/AP): "
+          f"all {noise['precision']:.2f}/{noise['recall']:.2f}/{noise['ap']:.2f}; {flags}")

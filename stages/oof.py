@@ -6,7 +6,7 @@ import pandas as pd
 
 from pipeline import probe, stage
 from pipeline.files import write_npz
-from pipeline.folds import person_folds, person_strata
+from pipeline.folds import duplicate_pairs, person_folds, person_strata
 from pipeline.noise import head_labels
 
 params = stage.start(hub=True)
@@ -15,6 +15,9 @@ k, method, probe_c = cfg.pop("folds"), cfg.pop("method", "network"), cfg.pop("pr
 labels = pd.read_parquet("data/processed/labels.parquet")
 rows = labels["row"].to_numpy()
 assert (rows == np.arange(len(rows))).all(), "train rows must lead the manifest (ingest order)"
+# a flagged duplicate (two ids, one person) joins its original's fold: on the training side the copy
+# would vouch for the original's labels, right or wrong
+pairs = duplicate_pairs(pd.read_csv("data/interim/issue_types.csv", dtype=str, keep_default_na=False))
 args = (labels["label"].to_numpy(), labels["person_id"].to_numpy(), person_strata(labels))
 ages = labels["age"].to_numpy(dtype=float)
 parts = []
@@ -24,17 +27,18 @@ if method in ("network", "ensemble"):
 
     stage.pin_threads(params)
     tcfg = TrainConfig.from_dict({**cfg, "seed": params["seed"]})
-    kw = dict(k=k, cfg=tcfg, seed=params["seed"], ages=ages)
+    kw = dict(k=k, cfg=tcfg, seed=params["seed"], ages=ages, together=pairs)
     if tcfg.nproc > 1:  # folds side by side, one process each (GPU i mod count); same result on CPU
         parts.append(D.out_of_fold_spread("data/interim/crops.npy", len(rows), *args, nproc=tcfg.nproc, **kw))
     else:
         crops = np.load("data/interim/crops.npy", mmap_mode="r")[: len(rows)]  # a view, not a copy
         parts.append(out_of_fold(crops, *args, **kw))
 if method in ("probe", "ensemble"):
-    folds = person_folds(args[1], args[2], k=k, seed=params["seed"])  # the networks' folds
+    folds = person_folds(args[1], args[2], k=k, seed=params["seed"], together=pairs)  # the networks' folds
     features = np.load("data/interim/embeddings.npy", mmap_mode="r")[rows]
     parts.append({**probe.out_of_fold(features, head_labels(labels), ages, folds, c=probe_c), "fold": folds})
 oof = probe.ensemble(*parts)
 write_npz("data/processed/oof.npz", image_id=labels["image_id"].to_numpy().astype(str), **oof)
 acc = float((oof["probs"].argmax(1) == labels["label"].to_numpy()).mean())
-print(f"oof ({method}): {len(labels)} images, {k} folds, out-of-fold accuracy vs given labels {acc:.3f}")
+print(f"oof ({method}): {len(labels)} images, {k} folds ({len(pairs)} flagged duplicate pairs kept together), "
+      f"out-of-fold accuracy vs given labels {acc:.3f}")

@@ -11,7 +11,7 @@ from pipeline import stage
 from pipeline.corrections import read_all
 from pipeline.curation_metrics import action_effects
 from pipeline.files import write_json, write_parquet
-from pipeline.folds import curation_folds
+from pipeline.folds import curation_folds, duplicate_pairs
 from pipeline.rebalance import apply_noise_action, apply_review, class_weights
 
 params = stage.start()
@@ -27,9 +27,7 @@ train_set = apply_noise_action(reviewed, issues, action=noise["action"], age_edg
                                min_score=noise["min_score"], per_field=noise.get("per_field"))
 # flagged duplicates (undecided or accepted; a rejected one left `issues`) never straddle folds, and the
 # folds follow the given labels, so every action and review round trains on the same persons
-dup = issues[issues["field"] == "duplicate"] if len(issues) else issues
-pairs = list(zip(dup["person_id"].astype(str), dup["suggested"].astype(str))) if len(dup) else []
-train_set["fold"] = curation_folds(labels, train_set, pairs, k=p["folds"], seed=params["seed"])
+train_set["fold"] = curation_folds(labels, train_set, duplicate_pairs(issues), k=p["folds"], seed=params["seed"])
 used = ~train_set["excluded"].to_numpy()
 weights = class_weights(train_set["label"].to_numpy()[used], power=p["power"])
 train_set["weight"] = np.where(used, weights[train_set["label"]], 0.0)

@@ -64,6 +64,31 @@ def test_same_person_groups_joins_chains_and_keeps_others():
     assert g.tolist() == ["a", "a", "a", "d"]
 
 
+def test_duplicate_pairs_of_an_issue_list_keep_the_oof_folds_together():
+    """The oof stage's grouping: the duplicate rows of issue_types.csv (as read there: all strings)
+    put the copy in its original's fold, and nobody else moves; other fields join nothing."""
+    import pandas as pd
+
+    from pipeline.folds import duplicate_pairs
+
+    issues = pd.DataFrame({"field": ["duplicate", "quality", "gender"], "person_id": ["p09", "p03", "p04"],
+                           "suggested": ["p02", "exclude", "female"]})
+    assert duplicate_pairs(issues) == [("p09", "p02")]
+    assert duplicate_pairs(pd.DataFrame(columns=["field", "person_id", "suggested"])) == []
+    assert duplicate_pairs(pd.DataFrame()) == []
+    persons = np.repeat([f"p{i:02d}" for i in range(12)], 7)
+    strat = np.repeat(np.arange(12) % 3, 7)
+    apart = [seed for seed in range(10)
+             if len(set(person_folds(persons, strat, k=4, seed=seed)[np.isin(persons, ["p02", "p09"])])) > 1]
+    assert apart  # by person alone the copy and its original land in different folds
+    for seed in apart:
+        before = person_folds(persons, strat, k=4, seed=seed)
+        fold = person_folds(persons, strat, k=4, seed=seed, together=duplicate_pairs(issues))
+        assert set(fold[persons == "p09"]) == set(before[persons == "p02"])  # the copy joins the original
+        others = persons != "p09"
+        np.testing.assert_array_equal(fold[others], before[others])
+
+
 def _labels(persons: int = 40, images: int = 7) -> "pd.DataFrame":
     import pandas as pd
 
