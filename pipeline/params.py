@@ -163,6 +163,7 @@ class Faces(Section):
 
 class Embed(Section):
     sizes: list[PositiveInt] = Field(default_factory=lambda: [128, 192], min_length=1)
+    age_band: Count = 192  # width of the crops' top half for the age regression; 0 = off
 
 
 class Relabel(Section):

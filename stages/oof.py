@@ -36,7 +36,9 @@ if method in ("network", "ensemble"):
 if method in ("probe", "ensemble"):
     folds = person_folds(args[1], args[2], k=k, seed=params["seed"], together=pairs)  # the networks' folds
     features = np.load("data/interim/embeddings.npy", mmap_mode="r")[rows]
-    parts.append({**probe.out_of_fold(features, head_labels(labels), ages, folds, c=probe_c), "fold": folds})
+    band = np.load("data/interim/age_band.npy", mmap_mode="r")[rows]  # no columns when embed.age_band is 0
+    parts.append({**probe.out_of_fold(features, head_labels(labels), ages, folds, c=probe_c, age_features=band),
+                  "fold": folds})
 oof = probe.ensemble(*parts)
 write_npz("data/processed/oof.npz", image_id=labels["image_id"].to_numpy().astype(str), **oof)
 acc = float((oof["probs"].argmax(1) == labels["label"].to_numpy()).mean())

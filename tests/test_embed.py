@@ -42,3 +42,21 @@ def test_pretrained_features_tell_a_face_from_noise():
     h = embed.head(feats)
     h = h / np.linalg.norm(h, axis=1, keepdims=True)
     assert h[0] @ h[1] > h[0] @ h[2] + 0.2  # the mirrored face is far nearer than noise
+
+
+def test_age_band_is_the_top_half_enlarged_with_its_aspect():
+    """The band's features are `extract`'s features of the crops' top rows resized by hand."""
+    import torch
+
+    rng = np.random.default_rng(2)
+    crops = rng.integers(0, 256, (3, 40, 40, 3), dtype=np.uint8)
+    band = embed.age_band(crops, width=64)
+    assert band.shape == (3, embed.WIDTH) and band.dtype == np.float32
+    top = torch.from_numpy(crops[:, :20].copy()).permute(0, 3, 1, 2).float()
+    by_hand = torch.nn.functional.interpolate(top, size=(32, 64), mode="bilinear", align_corners=False)
+    by_hand = by_hand.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()  # 64 x 32: the aspect kept
+    expected = embed._run(by_hand, [lambda x: x], batch=64, weights=embed.WEIGHTS, progress=False, name="t")
+    np.testing.assert_allclose(band, expected, rtol=0.05, atol=0.05)
+    assert not np.allclose(band, embed.age_band(crops[:, ::-1].copy(), width=64))  # the bottom half is not it
+    with pytest.raises(ValueError, match="width"):
+        embed.age_band(crops, width=0)

@@ -73,3 +73,20 @@ def test_age_years_learns_age_from_features_out_of_fold():
     assert abs(probe.age_years(features, given, folds)[0] - age[0]) < 3
     with pytest.raises(ValueError, match="differ in length"):
         probe.age_years(features, age[:-1], folds)
+
+
+def test_age_features_replace_the_features_for_age_in_years_only():
+    """`age_features` (the crops' top half) are what age in years is regressed on; the heads keep
+    `features`; no columns (embed.age_band 0) falls back to `features`."""
+    features, given, age, folds, _ = _data()
+    rng = np.random.default_rng(1)
+    blind = np.c_[features[:, :4], rng.normal(size=(len(age), 40))]  # mask and gender, no age at all
+    sharp = np.c_[age / 10 + rng.normal(0, 0.05, len(age)), rng.normal(size=(len(age), 10))]
+    out = probe.out_of_fold(blind, given, age, folds, age_features=sharp)
+    plain = probe.out_of_fold(blind, given, age, folds)
+    assert np.median(np.abs(out["age_years"] - age)) < 1 < np.median(np.abs(plain["age_years"] - age))
+    np.testing.assert_array_equal(out["mask"], plain["mask"])
+    empty = probe.out_of_fold(blind, given, age, folds, age_features=np.zeros((len(age), 0)))
+    np.testing.assert_array_equal(empty["age_years"], plain["age_years"])
+    with pytest.raises(ValueError, match="age_features"):
+        probe.out_of_fold(blind, given, age, folds, age_features=sharp[:-1])
