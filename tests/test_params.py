@@ -57,6 +57,7 @@ BAD = [  # (change, words the one line must contain)
     (_set("noise.types", threshold="high"), ["noise.types.threshold", "'high'", "number"]),
     (_set("embed", sizes=[128, 0]), ["embed.sizes[1]", "0", "greater than 0"]),
     (_set("embed", sizes=[]), ["embed.sizes", "at least 1"]),
+    (_set("embed", age_band=-5), ["embed.age_band", "-5", "greater than or equal to 0"]),
     (_set("noise.per_field", duplicate="merge"), ["noise.per_field.duplicate", "'merge'", "'relabel'"]),
     (_set("noise.per_field", blur="drop"), ["noise.per_field.blur", "'quality'"]),
     (_set("synth", quality_noise=1.5), ["synth.quality_noise", "1.5", "less than or equal to 1"]),
