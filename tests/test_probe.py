@@ -75,16 +75,17 @@ def test_age_years_learns_age_from_features_out_of_fold():
         probe.age_years(features, age[:-1], folds)
 
 
-def test_age_features_replace_the_features_for_age_in_years_only():
-    """`age_features` (the crops' top half) are what age in years is regressed on; the heads keep
-    `features`; no columns (embed.age_band 0) falls back to `features`."""
+def test_age_features_get_a_regression_of_their_own_averaged_in():
+    """`age_features` (the crops' top half) get an age regression of their own, averaged with the
+    one on `features`; the heads keep `features`; no columns (embed.age_band 0): `features` alone."""
     features, given, age, folds, _ = _data()
     rng = np.random.default_rng(1)
     blind = np.c_[features[:, :4], rng.normal(size=(len(age), 40))]  # mask and gender, no age at all
     sharp = np.c_[age / 10 + rng.normal(0, 0.05, len(age)), rng.normal(size=(len(age), 10))]
     out = probe.out_of_fold(blind, given, age, folds, age_features=sharp)
     plain = probe.out_of_fold(blind, given, age, folds)
-    assert np.median(np.abs(out["age_years"] - age)) < 1 < np.median(np.abs(plain["age_years"] - age))
+    np.testing.assert_allclose(out["age_years"], (plain["age_years"] + probe.age_years(sharp, age, folds)) / 2)
+    assert np.median(np.abs(out["age_years"] - age)) < np.median(np.abs(plain["age_years"] - age)) - 2
     np.testing.assert_array_equal(out["mask"], plain["mask"])
     empty = probe.out_of_fold(blind, given, age, folds, age_features=np.zeros((len(age), 0)))
     np.testing.assert_array_equal(empty["age_years"], plain["age_years"])
