@@ -517,8 +517,8 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     # duplicates compare the last input size's head: at 192 px it ranked the planted copies of seeds 0-2
     # at AP 1.00 on each (128 px: 0.92 / 0.87 / 1.00); outliers stay on the first's (at 192 px seed 2's
     # precision fell to 0.83, though AP rose), README "Beyond wrong labels"
-    duplicate_features = head_features(np.asarray(features)[train], -1)
-    features = head_features(np.asarray(features)[train])
+    features = np.asarray(features)[train]  # read once: both heads come from these rows
+    duplicate_features, features = head_features(features, -1), head_features(features)
     mine = np.asarray(crops[train])
     stats, scene = photo_evidence(read_rgb(p) for p in rows["path"])
     return find_type_issues(frame, features, stats.assign(crop_sharpness=crop_sharpness(mine)),

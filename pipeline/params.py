@@ -163,7 +163,8 @@ class Faces(Section):
 
 class Embed(Section):
     sizes: list[PositiveInt] = Field(default_factory=lambda: [128, 192], min_length=1)
-    age_band: Count = 192  # width of the crops' top half for the age regression; 0 = off
+    age_band: Count = 0  # width of the crops' top half for the age regression; 0 (as the embed stage reads
+    #                      a params.yaml without the key) = off; the repo's params.yaml sets 192
 
 
 class Relabel(Section):
