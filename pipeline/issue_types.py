@@ -12,6 +12,9 @@ person on top:
   median over stems, each standardised over all pairs and summed (the embedding at 192 px, the
   outliers' at 128); each person's best match is scored against all persons' best matches,
   mutual best matches only. Datalab near-duplicate sets that join two persons make them a match.
+  The given metadata (gender, race, age: what the real data's folder names record) is evidence
+  too: a person filed twice is filed with the same, two lookalikes rarely share it
+  (`metadata_ratio`).
 - `outlier` (image level): a photo unlike the rest of its person's photos (a stranger, an empty
   room): its distance to the person's other photos in the embedding, in the colours above and
   below the mask (`identity_grid`: hair, face, clothes; the masks change from photo to photo, the
@@ -42,6 +45,7 @@ from pipeline.corrections import PERSON
 TYPES = ("duplicate", "outlier", "quality")
 EXCLUDE = "exclude"
 DETECTOR_KINDS = ("fallback", "face_box")  # quality rows listed for the crop, not for the photo
+METADATA = ("gender", "race", "age")  # a person's given labels, compared between duplicate candidates
 Embedder = Literal["efficientnet_lite0", "pixels"]
 
 
@@ -285,15 +289,43 @@ def _stem_similarity(table: np.ndarray, *, cosine: bool) -> np.ndarray:
     return np.nan_to_num((sim - med) / max(mad, 1e-9), nan=-1e9)
 
 
+def metadata_ratio(a: np.ndarray, b: np.ndarray, everyone: np.ndarray, *, agreement: float) -> np.ndarray:
+    """The likelihood ratio P(metadata | same person) / P(metadata | two persons) of each pair
+    (`a[i]`, `b[i]`) of persons' given metadata (one hashable value per person, e.g. gender, race
+    and age joined). A person filed twice carries the same metadata with probability `agreement`;
+    two persons share it as often as two persons of `everyone` (one value per person) do.
+    `agreement` 0 turns the evidence off (ratio 1)."""
+    if not 0 <= agreement < 1:
+        raise ValueError(f"agreement must be in [0, 1), got {agreement}")
+    a, b = np.asarray(a), np.asarray(b)
+    if agreement == 0 or len(everyone) < 2:
+        return np.ones(len(a))
+    counts = pd.Series(everyone).value_counts().to_numpy(float)
+    chance = float(np.clip((counts * (counts - 1)).sum() / (len(everyone) * (len(everyone) - 1)), 1e-6, 1 - 1e-6))
+    return np.where(a == b, agreement / chance, (1 - agreement) / (1 - chance))
+
+
+def with_ratio(p: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Probabilities `p` updated by likelihood ratios (Bayes on the odds); 0 and 1 stay."""
+    p, ratio = np.asarray(p, float), np.asarray(ratio, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = p / (1 - p) * ratio
+        return np.where(p >= 1, 1.0, np.where(p <= 0, 0.0, odds / (1 + odds)))
+
+
 def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
                      grid: np.ndarray | None = None,
-                     near_sets: Sequence[Sequence[int]] | None = None) -> pd.DataFrame:
+                     near_sets: Sequence[Sequence[int]] | None = None,
+                     metadata: np.ndarray | None = None, agreement: float = 0.9) -> pd.DataFrame:
     """Per person its best-matching other person and P(same person) -> columns person_id, other,
-    similarity, z, score. Photos are compared stem by stem (a person wears the same masks in every
-    session): the stem-centred embeddings' cosine plus, given `grid` (`colour_grid`), the colour
-    grids' distance, each standardised over all person pairs and summed; each person's best match
-    is then a robust z against all persons' best matches. Datalab near-duplicate sets that join
-    two persons make them each other's best match."""
+    similarity, z, same_metadata, score. Photos are compared stem by stem (a person wears the same
+    masks in every session): the stem-centred embeddings' cosine plus, given `grid`
+    (`colour_grid`), the colour grids' distance, each standardised over all person pairs and
+    summed; each person's best match is then a robust z against all persons' best matches, whose
+    tail mixture gives P(same person) from the photos. Datalab near-duplicate sets that join two
+    persons make them each other's best match. Given `metadata` (per row, e.g. gender, race and
+    age joined), that probability is updated by `metadata_ratio`: the photos decide who is a
+    candidate (a probability of 0 stays 0), the metadata how likely the candidate is."""
     persons = np.asarray(persons).astype(str)
     table, ids = _stem_table(stem_centred(features, stems), persons, stems)
     sim = _stem_similarity(table, cosine=True)
@@ -309,12 +341,19 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarra
                 if a != b:
                     sim[a, b] = sim[b, a] = max(sim[a, b], top_sim)
     if len(ids) < 3:
-        return pd.DataFrame({"person_id": ids, "other": ids, "similarity": 0.0, "z": 0.0, "score": 0.0})
+        return pd.DataFrame({"person_id": ids, "other": ids, "similarity": 0.0, "z": 0.0, "same_metadata": False,
+                             "score": 0.0})
     best = sim.argmax(1)
     top = sim[np.arange(len(ids)), best]
     z = robust_z(top)
-    return pd.DataFrame({"person_id": ids, "other": ids[best], "similarity": top, "z": z,
-                         "score": tail_probability(z)})
+    score = tail_probability(z)
+    same = np.zeros(len(ids), bool)
+    if metadata is not None:
+        meta = pd.Series(np.asarray(metadata).astype(str)).groupby(persons).first().reindex(ids).to_numpy()
+        same = meta == meta[best]
+        score = with_ratio(score, metadata_ratio(meta, meta[best], meta, agreement=agreement))
+    return pd.DataFrame({"person_id": ids, "other": ids[best], "similarity": top, "z": z, "same_metadata": same,
+                         "score": score})
 
 
 def _distance_to_person(x: np.ndarray, persons: np.ndarray, usable: np.ndarray, *, cosine: bool) -> np.ndarray:
@@ -427,9 +466,10 @@ def box_scores(face_width: np.ndarray, persons: np.ndarray) -> pd.DataFrame:
 def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFrame, *,
                      grid: np.ndarray | None = None, outlier_grid: np.ndarray | None = None,
                      scene: np.ndarray | None = None, duplicate_features: np.ndarray | None = None,
-                     threshold: float = 0.5, use_datalab: bool = True) -> pd.DataFrame:
+                     threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9) -> pd.DataFrame:
     """The issue rows (pipeline.noise.ISSUE_COLUMNS) of the three types for the train images in
-    `frame` (image_id, person_id, method, face_width: face box width / image width), their
+    `frame` (image_id, person_id, method, face_width: face box width / image width, and the given
+    `METADATA` columns it has: duplicate evidence with `agreement`, `duplicate_scores`), their
     `features` (unit rows), `stats` (`image_stats`), `grid` (`colour_grid`, optional: duplicates
     compare whole crops, masks included), `outlier_grid` (`identity_grid`, optional: outliers
     compare what stays the same around the masks; default `grid`), `scene` (`scene_grid` of
@@ -451,9 +491,11 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     image_ids = frame["image_id"].astype(str).to_numpy()
     stems = _stems(image_ids)
     lab = datalab_issues(features) if use_datalab and len(frame) > 11 else None
+    meta = [c for c in METADATA if c in frame]
     dup = duplicate_scores(features if duplicate_features is None else duplicate_features, persons, stems,
-                           grid=grid,
-                           near_sets=None if lab is None else lab["near_duplicate_sets"].tolist())
+                           grid=grid, near_sets=None if lab is None else lab["near_duplicate_sets"].tolist(),
+                           metadata=frame[meta].astype(str).agg("|".join, axis=1).to_numpy() if meta else None,
+                           agreement=agreement)
     fallback = ~frame["method"].isin(("short", "full", "short_low", "full_low")).to_numpy() \
         if "method" in frame else np.zeros(len(frame), bool)
     # Datalab's outlier score is not used: alone it ranked the planted outliers at AP 0.30-0.31
@@ -475,9 +517,10 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         seen.add(pair)
         newer, older = pair[1], pair[0]  # the later id is taken for the copy
         score = float(dup.loc[dup["person_id"].isin(pair), "score"].max())
+        given = "" if not meta else f"; {'same' if r.same_metadata else 'other'} {' / '.join(meta)}"
         rows.append({"issue_id": f"duplicate:{newer}", "person_id": newer, "image_id": PERSON,
                      "field": "duplicate", "given": newer, "suggested": older, "score": score,
-                     "kind": "duplicate", "detail": f"same person as {older} (similarity {r.similarity:.3f})"})
+                     "kind": "duplicate", "detail": f"same person as {older} (similarity {r.similarity:.3f}{given})"})
     for i in range(len(frame)):
         o, q = float(out["score"][i]), float(qual["score"][i])
         if o >= threshold and o > q and (q < threshold or out["room"][i] >= threshold):
@@ -497,10 +540,12 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
 
 
 def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
-           threshold: float = 0.5, use_datalab: bool = True) -> pd.DataFrame:
+           threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9) -> pd.DataFrame:
     """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
     manifest order like `crops`, train rows at least: they lead the manifest), statistics and the
-    scene grid of the original files (`photo_evidence`), then `find_type_issues`."""
+    scene grid of the original files (`photo_evidence`), then `find_type_issues`. `agreement`:
+    P(a person filed twice has the same given gender, race and age), the weight of that metadata
+    as duplicate evidence (`metadata_ratio`; 0 = photos only)."""
     from pipeline.imageio import read_rgb
 
     train = np.flatnonzero((manifest["split"] == "train").to_numpy()) if "split" in manifest \
@@ -510,7 +555,8 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     frame = pd.DataFrame({"image_id": rows["image_id"].astype(str), "person_id": rows["person_id"].astype(str),
                           "method": box["method"].fillna("unreadable").to_numpy(),
                           "face_width": ((box["x1"] - box["x0"]).to_numpy(float)
-                                         / rows["width"].to_numpy(float))})
+                                         / rows["width"].to_numpy(float)),
+                          **{c: rows[c].to_numpy() for c in METADATA if c in rows}})
     if frame.empty:
         from pipeline.noise import ISSUE_COLUMNS
         return pd.DataFrame(columns=ISSUE_COLUMNS)
@@ -524,7 +570,7 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     return find_type_issues(frame, features, stats.assign(crop_sharpness=crop_sharpness(mine)),
                             grid=colour_grid(mine), outlier_grid=identity_grid(mine), scene=scene,
                             duplicate_features=duplicate_features,
-                            threshold=threshold, use_datalab=use_datalab)
+                            threshold=threshold, use_datalab=use_datalab, agreement=agreement)
 
 
 def unusable_images(issues: pd.DataFrame, *, threshold: float = 0.5) -> set[str]:

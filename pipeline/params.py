@@ -183,8 +183,11 @@ Find = _find_model()
 
 
 def _types_model() -> type[BaseModel]:
-    """noise.types: the keyword options of pipeline.issue_types.detect."""
-    return create_model("Types", __base__=Section, **keyword_options("pipeline.issue_types", "detect"))
+    """noise.types: the keyword options of pipeline.issue_types.detect (probabilities kept in range)."""
+    options = keyword_options("pipeline.issue_types", "detect")
+    bounded = {"threshold": Share, "agreement": Annotated[float, Field(ge=0, lt=1)]}
+    return create_model("Types", __base__=Section,
+                        **{k: (bounded.get(k, t), d) for k, (t, d) in options.items()})
 
 
 Types = _types_model()
@@ -250,7 +253,8 @@ Train = _train_model("Train", **{**{k: (Any, None) for k in popped("train.py")},
 Oof = _train_model("Oof", **{**{k: (Any, None) for k in popped("oof.py")},
                              "folds": (Annotated[int, Field(ge=2)], ...),
                              "method": (_choices("pipeline.probe", "METHODS"), "network"),
-                             "probe_c": (Annotated[float, Field(gt=0)], 1e-3)})
+                             "probe_c": (Annotated[float, Field(gt=0)], 1e-3),
+                             "draws": (PositiveInt, 1)})
 class Params(Section):
     seed: int
     cpu_threads: Count = 0  # torch CPU threads in the training stages; 0 = torch's default (all cores)

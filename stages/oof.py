@@ -1,5 +1,6 @@
 """oof: K person-grouped folds -> out-of-fold probabilities (and age in years) for every train image,
-from fine-tuned networks, a linear probe on the frozen embeddings, or the mean of both (oof.method)."""
+from fine-tuned networks, a linear probe on the frozen embeddings, or the mean of both (oof.method),
+each averaged over `oof.draws` draws of the person folds (seeds seed, seed + 1, ...)."""
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,8 @@ from pipeline.noise import head_labels
 params = stage.start(hub=True)
 cfg = dict(params["oof"])
 k, method, probe_c = cfg.pop("folds"), cfg.pop("method", "network"), cfg.pop("probe_c", 1e-3)
+draws = cfg.pop("draws", 1)
+seeds = [params["seed"] + r for r in range(draws)]  # one person-fold draw each; their outputs are averaged
 labels = pd.read_parquet("data/processed/labels.parquet")
 rows = labels["row"].to_numpy()
 assert (rows == np.arange(len(rows))).all(), "train rows must lead the manifest (ingest order)"
@@ -27,20 +30,26 @@ if method in ("network", "ensemble"):
 
     stage.pin_threads(params)
     tcfg = TrainConfig.from_dict({**cfg, "seed": params["seed"]})
-    kw = dict(k=k, cfg=tcfg, seed=params["seed"], ages=ages, together=pairs)
-    if tcfg.nproc > 1:  # folds side by side, one process each (GPU i mod count); same result on CPU
-        parts.append(D.out_of_fold_spread("data/interim/crops.npy", len(rows), *args, nproc=tcfg.nproc, **kw))
-    else:
-        crops = np.load("data/interim/crops.npy", mmap_mode="r")[: len(rows)]  # a view, not a copy
-        parts.append(out_of_fold(crops, *args, **kw))
+    nets = []
+    for seed in seeds:
+        kw = dict(k=k, cfg=tcfg, seed=seed, ages=ages, together=pairs)
+        if tcfg.nproc > 1:  # folds side by side, one process each (GPU i mod count); same result on CPU
+            nets.append(D.out_of_fold_spread("data/interim/crops.npy", len(rows), *args, nproc=tcfg.nproc, **kw))
+        else:
+            crops = np.load("data/interim/crops.npy", mmap_mode="r")[: len(rows)]  # a view, not a copy
+            nets.append(out_of_fold(crops, *args, **kw))
+    parts.append(probe.ensemble(*nets))
 if method in ("probe", "ensemble"):
-    folds = person_folds(args[1], args[2], k=k, seed=params["seed"], together=pairs)  # the networks' folds
     features = np.load("data/interim/embeddings.npy", mmap_mode="r")[rows]
     band = np.load("data/interim/age_band.npy", mmap_mode="r")[rows]  # no columns when embed.age_band is 0
-    parts.append({**probe.out_of_fold(features, head_labels(labels), ages, folds, c=probe_c, age_features=band),
-                  "fold": folds})
-oof = probe.ensemble(*parts)
+    fits = []
+    for seed in seeds:
+        folds = person_folds(args[1], args[2], k=k, seed=seed, together=pairs)  # the networks' folds
+        fits.append({**probe.out_of_fold(features, head_labels(labels), ages, folds, c=probe_c, age_features=band),
+                     "fold": folds})
+    parts.append(probe.ensemble(*fits))
+oof = probe.ensemble(*parts)  # `fold` is the first draw's
 write_npz("data/processed/oof.npz", image_id=labels["image_id"].to_numpy().astype(str), **oof)
 acc = float((oof["probs"].argmax(1) == labels["label"].to_numpy()).mean())
-print(f"oof ({method}): {len(labels)} images, {k} folds ({len(pairs)} flagged duplicate pairs kept together), "
-      f"out-of-fold accuracy vs given labels {acc:.3f}")
+print(f"oof ({method}): {len(labels)} images, {k} folds x {draws} draws ({len(pairs)} flagged duplicate pairs "
+      f"kept together), out-of-fold accuracy vs given labels {acc:.3f}")

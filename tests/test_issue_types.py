@@ -125,6 +125,51 @@ def test_duplicates_compare_the_duplicate_features(planted):
     assert pair in copies(features=features)  # default: the features
 
 
+def test_metadata_ratio_against_the_share_of_persons_who_share_it():
+    everyone = np.array(["f|30", "f|30", "m|41", "m|52"])  # 1 of 6 pairs of persons agree
+    ratio = T.metadata_ratio(np.array(["f|30", "f|30"]), np.array(["f|30", "m|41"]), everyone, agreement=0.9)
+    np.testing.assert_allclose(ratio, [0.9 / (1 / 6), 0.1 / (5 / 6)])
+    assert (T.metadata_ratio(everyone, everyone[::-1], everyone, agreement=0.0) == 1).all()  # off
+    with pytest.raises(ValueError, match="agreement"):
+        T.metadata_ratio(everyone, everyone, everyone, agreement=1.0)
+
+
+def test_with_ratio_is_bayes_on_the_odds_and_keeps_certainties():
+    np.testing.assert_allclose(T.with_ratio(np.array([0.5, 0.2, 0.0, 1.0]), np.array([3.0, 0.25, 100.0, 0.01])),
+                               [0.75, 1 / 17, 0.0, 1.0])
+
+
+def test_duplicate_metadata_weighs_the_pair_the_photos_proposed(planted):
+    """The copy filed with its original's gender and age scores higher, with another age lower;
+    persons the photos do not propose stay at 0 whatever their metadata."""
+    frame, features, stats = planted["inputs"]
+    persons = frame["person_id"].to_numpy()
+    stems = frame["image_id"].str[7:].to_numpy()
+    ages = {p: 20 + i for i, p in enumerate(sorted(set(persons)))}
+
+    def score(copy_age=None, **kw):
+        meta = None if copy_age is None else \
+            np.array([f"f|{copy_age if p == '000025' else ages[p]}" for p in persons])
+        dup = T.duplicate_scores(features, persons, stems, metadata=meta, **kw).set_index("person_id")
+        return dup
+
+    plain, same, other = score(), score(ages["000003"]), score(99)
+    assert plain.loc["000025", "other"] == "000003" and 0 < plain.loc["000025", "score"] < 1
+    assert same.loc["000025", "same_metadata"] and not other.loc["000025", "same_metadata"]
+    assert other.loc["000025", "score"] < plain.loc["000025", "score"] < same.loc["000025", "score"]
+    assert (same["score"][plain["score"] == 0] == 0).all()
+    assert score(ages["000003"], agreement=0.0)["score"].equals(plain["score"])
+
+
+def test_duplicate_detail_names_the_metadata_compared(planted):
+    frame, features, stats = planted["inputs"]
+    frame = frame.assign(gender="female", age=frame["person_id"].map(lambda p: 40 if p in ("000003", "000025")
+                                                                     else int(p)))
+    issues = T.find_type_issues(frame, features, stats, use_datalab=False)
+    dup = issues[issues["field"] == "duplicate"].iloc[0]
+    assert dup["person_id"] == "000025" and dup["detail"].endswith("; same gender / age)")
+
+
 def test_planted_quality_issues_are_found_with_the_reason(planted):
     planted = planted["issues"]
     q = planted[(planted["field"] == "quality") & (planted["score"] >= 0.5)].set_index("image_id")

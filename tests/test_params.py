@@ -55,6 +55,7 @@ BAD = [  # (change, words the one line must contain)
     (_set("noise.find", person_rule="majority"), ["noise.find.person_rule", "'majority'", "'vote'"]),
     (_set("noise.find", bogus_option=1), ["noise.find.bogus_option", "unknown key", "person_rule"]),
     (_set("noise.types", threshold="high"), ["noise.types.threshold", "'high'", "number"]),
+    (_set("noise.types", agreement=1), ["noise.types.agreement", "1", "less than 1"]),
     (_set("embed", sizes=[128, 0]), ["embed.sizes[1]", "0", "greater than 0"]),
     (_set("embed", sizes=[]), ["embed.sizes", "at least 1"]),
     (_set("embed", age_band=-5), ["embed.age_band", "-5", "greater than or equal to 0"]),
@@ -107,7 +108,7 @@ def test_yaml_strings_that_are_numbers_and_new_knobs_pass(workdir):
 
 def test_issue_types_knobs_pass(workdir):
     assert _check(workdir, _set("noise.per_field", duplicate="drop", outlier="none", quality="relabel")) == []
-    assert _check(workdir, _set("noise.types", threshold=0.7, use_datalab=False)) == []
+    assert _check(workdir, _set("noise.types", threshold=0.7, use_datalab=False, agreement=0.0)) == []
     assert _check(workdir, _set("embed", sizes=[64])) == []
 
 
