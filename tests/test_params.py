@@ -66,6 +66,7 @@ BAD = [  # (change, words the one line must contain)
     (_set("oof", model="resnet10"), ["oof.model", "'resnet10'", "did you mean resnet10t"]),
     (_set("oof", method="knn"), ["oof.method", "'knn'", "'network', 'probe' or 'ensemble'"]),
     (_set("oof", probe_c=0), ["oof.probe_c", "0", "greater than 0"]),
+    (_set("oof", draws=0), ["oof.draws", "0", "greater than 0"]),
     (_set("train", epochz=3), ["train.epochz", "unknown key", "epochs"]),
     (_set("train", epochs=0), ["train.epochs", "0", "greater than 0"]),
     (_set("train", heads="both"), ["train.heads", "'both'", "'joint' or 'multi'"]),
