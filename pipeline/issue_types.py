@@ -41,6 +41,7 @@ import pandas as pd
 
 from pipeline import embed
 from pipeline.corrections import PERSON
+from pipeline.labels import GENDERS
 
 TYPES = ("duplicate", "outlier", "quality")
 EXCLUDE = "exclude"
@@ -300,8 +301,8 @@ def metadata_ratio(a: np.ndarray, b: np.ndarray, everyone: np.ndarray, *, agreem
     a, b = np.asarray(a), np.asarray(b)
     if agreement == 0 or len(everyone) < 2:
         return np.ones(len(a))
-    counts = pd.Series(everyone).value_counts().to_numpy(float)
-    chance = float(np.clip((counts * (counts - 1)).sum() / (len(everyone) * (len(everyone) - 1)), 1e-6, 1 - 1e-6))
+    counts, n = pd.Series(everyone).value_counts().to_numpy(float), len(everyone)
+    chance = float(np.clip((counts * (counts - 1)).sum() / (n * (n - 1)), 1e-6, 1 - 1e-6))  # of all pairs
     return np.where(a == b, agreement / chance, (1 - agreement) / (1 - chance))
 
 
@@ -318,14 +319,15 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarra
                      near_sets: Sequence[Sequence[int]] | None = None,
                      metadata: np.ndarray | None = None, agreement: float = 0.9) -> pd.DataFrame:
     """Per person its best-matching other person and P(same person) -> columns person_id, other,
-    similarity, z, same_metadata, score. Photos are compared stem by stem (a person wears the same
-    masks in every session): the stem-centred embeddings' cosine plus, given `grid`
-    (`colour_grid`), the colour grids' distance, each standardised over all person pairs and
-    summed; each person's best match is then a robust z against all persons' best matches, whose
-    tail mixture gives P(same person) from the photos. Datalab near-duplicate sets that join two
-    persons make them each other's best match. Given `metadata` (per row, e.g. gender, race and
-    age joined), that probability is updated by `metadata_ratio`: the photos decide who is a
-    candidate (a probability of 0 stays 0), the metadata how likely the candidate is."""
+    similarity, z, metadata (the person's; "" without `metadata`), same_metadata, score. Photos are
+    compared stem by stem (a person wears the same masks in every session): the stem-centred
+    embeddings' cosine plus, given `grid` (`colour_grid`), the colour grids' distance, each
+    standardised over all person pairs and summed; each person's best match is then a robust z
+    against all persons' best matches, whose tail mixture gives P(same person) from the photos.
+    Datalab near-duplicate sets that join two persons make them each other's best match. Given
+    `metadata` (per row, e.g. gender, race and age joined by "|"), that probability is updated by
+    `metadata_ratio`: the photos decide who is a candidate (a probability of 0 stays 0), the
+    metadata how likely the candidate is."""
     persons = np.asarray(persons).astype(str)
     table, ids = _stem_table(stem_centred(features, stems), persons, stems)
     sim = _stem_similarity(table, cosine=True)
@@ -341,19 +343,18 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarra
                 if a != b:
                     sim[a, b] = sim[b, a] = max(sim[a, b], top_sim)
     if len(ids) < 3:
-        return pd.DataFrame({"person_id": ids, "other": ids, "similarity": 0.0, "z": 0.0, "same_metadata": False,
-                             "score": 0.0})
+        return pd.DataFrame({"person_id": ids, "other": ids, "similarity": 0.0, "z": 0.0, "metadata": "",
+                             "same_metadata": False, "score": 0.0})
     best = sim.argmax(1)
     top = sim[np.arange(len(ids)), best]
     z = robust_z(top)
     score = tail_probability(z)
-    same = np.zeros(len(ids), bool)
+    meta = np.full(len(ids), "", dtype=object)
     if metadata is not None:
         meta = pd.Series(np.asarray(metadata).astype(str)).groupby(persons).first().reindex(ids).to_numpy()
-        same = meta == meta[best]
         score = with_ratio(score, metadata_ratio(meta, meta[best], meta, agreement=agreement))
-    return pd.DataFrame({"person_id": ids, "other": ids[best], "similarity": top, "z": z, "same_metadata": same,
-                         "score": score})
+    return pd.DataFrame({"person_id": ids, "other": ids[best], "similarity": top, "z": z, "metadata": meta,
+                         "same_metadata": (meta == meta[best]) & (metadata is not None), "score": score})
 
 
 def _distance_to_person(x: np.ndarray, persons: np.ndarray, usable: np.ndarray, *, cosine: bool) -> np.ndarray:
@@ -510,6 +511,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     rows = []
     seen: set[tuple[str, str]] = set()
     best = dict(zip(dup["person_id"], dup["other"]))
+    metadata = dict(zip(dup["person_id"], dup["metadata"]))
     for r in dup[dup["score"] >= threshold].itertuples():
         pair = tuple(sorted((r.person_id, r.other)))
         if pair in seen or best.get(r.other) != r.person_id:  # mutual best matches only
@@ -517,7 +519,9 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         seen.add(pair)
         newer, older = pair[1], pair[0]  # the later id is taken for the copy
         score = float(dup.loc[dup["person_id"].isin(pair), "score"].max())
-        given = "" if not meta else f"; {'same' if r.same_metadata else 'other'} {' / '.join(meta)}"
+        mine, theirs = (metadata[p].replace("|", ", ") for p in (newer, older))
+        both = f"{mine} both" if mine == theirs else f"{mine} vs {theirs}"
+        given = f"; {' / '.join(meta)}: {both}" if meta else ""
         rows.append({"issue_id": f"duplicate:{newer}", "person_id": newer, "image_id": PERSON,
                      "field": "duplicate", "given": newer, "suggested": older, "score": score,
                      "kind": "duplicate", "detail": f"same person as {older} (similarity {r.similarity:.3f}{given})"})
@@ -557,6 +561,8 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
                           "face_width": ((box["x1"] - box["x0"]).to_numpy(float)
                                          / rows["width"].to_numpy(float)),
                           **{c: rows[c].to_numpy() for c in METADATA if c in rows}})
+    if "gender" in frame and pd.api.types.is_integer_dtype(frame["gender"]):  # the manifest's codes: named
+        frame["gender"] = np.asarray(GENDERS)[frame["gender"].to_numpy()]
     if frame.empty:
         from pipeline.noise import ISSUE_COLUMNS
         return pd.DataFrame(columns=ISSUE_COLUMNS)

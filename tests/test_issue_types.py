@@ -167,7 +167,7 @@ def test_duplicate_detail_names_the_metadata_compared(planted):
                                                                      else int(p)))
     issues = T.find_type_issues(frame, features, stats, use_datalab=False)
     dup = issues[issues["field"] == "duplicate"].iloc[0]
-    assert dup["person_id"] == "000025" and dup["detail"].endswith("; same gender / age)")
+    assert dup["person_id"] == "000025" and dup["detail"].endswith("; gender / age: female, 40 both)")
 
 
 def test_planted_quality_issues_are_found_with_the_reason(planted):
