@@ -40,17 +40,30 @@ REPO = Path(__file__).resolve().parents[1]
 PREP = ["synth", "ingest", "faces", "embed", "relabel", "issue_types"]
 CURATE = ["oof", "noise"]
 TRAIN = ["rebalance", "train", "predict", "evaluate"]
-# Which params sections each stage reads: a stage reruns when these (or an earlier stage) changed.
-READS = {"synth": ["seed", "synth"], "ingest": ["data", "ingest"], "faces": ["seed", "faces"],
-         "embed": ["embed"], "relabel": ["relabel"], "issue_types": ["noise"], "oof": ["seed", "cpu_threads", "oof"],
-         "noise": ["relabel", "noise"],
-         "rebalance": ["seed", "noise", "rebalance"], "train": ["seed", "cpu_threads", "train", "rebalance"],
-         "predict": ["predict"], "evaluate": []}
-# The stages' inputs among these stages (dvc.yaml's deps): a rerun reaches only what depends on it.
-UPSTREAM = {"ingest": ["synth"], "faces": ["ingest"], "embed": ["faces"], "relabel": ["ingest"],
-            "issue_types": ["ingest", "faces", "embed"], "oof": ["relabel", "faces", "embed", "issue_types"],
-            "noise": ["relabel", "oof", "issue_types"], "rebalance": ["relabel", "noise"],
-            "train": ["rebalance", "faces"], "predict": ["train", "faces"], "evaluate": ["predict", "rebalance"]}
+SYNTHETIC_ROOT = "data/synthetic"  # every case is synthetic: dvc.yaml's ${data.root}
+
+
+def stage_graph(repo: Path = REPO) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """From `repo`'s dvc.yaml, per stage: the params keys it reads (dotted, as listed there) and the
+    stages whose outputs it reads (a dep at or inside another stage's out): what a stage reruns on,
+    as DVC decides it, without a hand-kept copy that drifts."""
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+
+    def paths(entries: list | None) -> list[str]:
+        return [e if isinstance(e, str) else next(iter(e)) for e in entries or []]
+
+    owner = {out.rstrip("/"): name for name, st in stages.items()
+             for out in paths(st.get("outs")) + paths(st.get("metrics")) + paths(st.get("plots"))}
+
+    def made_by(dep: str) -> set[str]:
+        dep = dep.replace("${data.root}", SYNTHETIC_ROOT).rstrip("/")
+        return {name for out, name in owner.items() if dep == out or dep.startswith(out + "/")}
+
+    reads = {name: sorted(k for k in st.get("params", []) if isinstance(k, str)) for name, st in stages.items()}
+    upstream = {name: sorted(set().union(*map(made_by, st.get("deps", []))) - {name}) for name, st in stages.items()}
+    return reads, upstream
+
+
 CASES = {  # name: (seed, gender_noise, swap_noise, age_noise); None = params.yaml's rates
     "seed0": (0, None), "seed1": (1, None), "seed2": (2, None), "seed0-6/3/4%": (0, (0.06, 0.03, 0.04)),
 }
@@ -101,14 +114,20 @@ def truth_corrections(work: Path) -> Path:
     return path
 
 
-def _digest(params: dict, stage: str) -> str:
-    return hashlib.sha1(json.dumps([params.get(k) for k in READS[stage]], sort_keys=True).encode()).hexdigest()
+def _lookup(params: dict, dotted: str) -> object:
+    for part in dotted.split("."):
+        params = params.get(part) if isinstance(params, dict) else None
+    return params
+
+
+def _digest(params: dict, keys: list[str]) -> str:
+    return hashlib.sha1(json.dumps([_lookup(params, k) for k in keys], sort_keys=True).encode()).hexdigest()
 
 
 def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = False, rerun: str | None = None,
                repo: Path = REPO, threads: int | None = None) -> dict[str, float]:
     """Run `repo`'s stage scripts in `work` (params.yaml written there); seconds per stage run
-    (skipped: 0). A stage runs when its params changed or a stage it reads from ran (`UPSTREAM`);
+    (skipped: 0). A stage runs when its params changed or a stage it reads from ran (`stage_graph`);
     `rerun` names a stage that runs, with the stages that depend on it, though its params did not
     change (its code did)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -122,10 +141,11 @@ def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = Fal
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(repo)}
     if threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    reads, upstream = stage_graph(repo)
     seconds, ran = {}, set()
     for stage in stages:
-        digest = _digest(params, stage)
-        if not (force or stage == rerun or stamps.get(stage) != digest or ran & set(UPSTREAM.get(stage, []))):
+        digest = _digest(params, reads[stage])
+        if not (force or stage == rerun or stamps.get(stage) != digest or ran & set(upstream[stage])):
             seconds[stage] = 0.0
             continue
         t0 = time.perf_counter()
