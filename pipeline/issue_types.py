@@ -491,9 +491,10 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     persons = frame["person_id"].astype(str).to_numpy()
     image_ids = frame["image_id"].astype(str).to_numpy()
     stems = _stems(image_ids)
-    lab = datalab_issues(features) if use_datalab and len(frame) > 11 else None
+    compared = features if duplicate_features is None else duplicate_features  # what persons are matched on
+    lab = datalab_issues(compared) if use_datalab and len(frame) > 11 else None
     meta = [c for c in METADATA if c in frame]
-    dup = duplicate_scores(features if duplicate_features is None else duplicate_features, persons, stems,
+    dup = duplicate_scores(compared, persons, stems,
                            grid=grid, near_sets=None if lab is None else lab["near_duplicate_sets"].tolist(),
                            metadata=frame[meta].astype(str).agg("|".join, axis=1).to_numpy() if meta else None,
                            agreement=agreement)
