@@ -63,8 +63,22 @@ def _decide(issue_id: str) -> str:
             f"<code>curate inspect-noise --reject {e(issue_id)}</code>")
 
 
+def _crops_html(images: list[str], flagged: set[str], crops: np.ndarray, crop_index: Mapping[str, int]) -> str:
+    e = html.escape
+    figures = []
+    for image_id in sorted(images, key=lambda i: (STEM_ORDER.get(_stem(i), len(STEM_ORDER)), i)):
+        cls = " class='flagged'" if image_id in flagged else ""
+        src = png_data_uri(crops[crop_index[image_id]]) if image_id in crop_index else ""
+        img = f"<img src='{src}' alt='{e(image_id)}'>" if src else "<img alt='no crop'>"
+        figures.append(f"<figure{cls}>{img}<figcaption>{e(_stem(image_id))}</figcaption></figure>")
+    return f"<div class='crops'>{''.join(figures)}</div>"
+
+
 def _person_html(person: str, issues: pd.DataFrame, images: list[str], crops: np.ndarray,
-                 crop_index: Mapping[str, int], given: str = "") -> str:
+                 crop_index: Mapping[str, int], given: str = "",
+                 others: Mapping[str, tuple[list[str], str]] | None = None) -> str:
+    """One person's section; `others` (person id -> images, given) are shown under it, each a
+    duplicate's other person, to judge the pair side by side."""
     e = html.escape
     flagged = set(issues.loc[issues["image_id"] != PERSON, "image_id"])
     extra = [c for c in issues.columns if c not in ("issue_id", "person_id", "image_id", "field", "given",
@@ -77,17 +91,14 @@ def _person_html(person: str, issues: pd.DataFrame, images: list[str], crops: np
         + "".join(f"<td>{e(str(r[c]))}</td>" for c in extra)
         + f"<td class='id'>{e(r['issue_id'])}</td><td>{_decide(r['issue_id'])}</td></tr>"
         for r in issues.to_dict("records"))
-    figures = []
-    for image_id in sorted(images, key=lambda i: (STEM_ORDER.get(_stem(i), len(STEM_ORDER)), i)):
-        cls = " class='flagged'" if image_id in flagged else ""
-        src = png_data_uri(crops[crop_index[image_id]]) if image_id in crop_index else ""
-        img = f"<img src='{src}' alt='{e(image_id)}'>" if src else "<img alt='no crop'>"
-        figures.append(f"<figure{cls}>{img}<figcaption>{e(_stem(image_id))}</figcaption></figure>")
     head = "".join(f"<th>{e(c)}</th>" for c in ["field", "kind", "image", "given \u2192 suggested", "score",
                                                   *extra, "issue id", "decide with"])
+    beside = "".join(f"<h3>same person? {e(other)}{e(their_given)}</h3>"
+                     + _crops_html(theirs, set(), crops, crop_index)
+                     for other, (theirs, their_given) in (others or {}).items())
     return (f"<section class='person'><h2>person {e(person)}{e(given)} &middot; max score "
             f"{issues['score'].max():.3f}</h2><table class='issues'><tr>{head}</tr>{rows}</table>"
-            f"<div class='crops'>{''.join(figures)}</div></section>")
+            f"{_crops_html(images, flagged, crops, crop_index)}{beside}</section>")
 
 
 def write_gallery(issues: pd.DataFrame, labels: pd.DataFrame, crops: np.ndarray,
@@ -103,8 +114,11 @@ def write_gallery(issues: pd.DataFrame, labels: pd.DataFrame, crops: np.ndarray,
     if {"gender", "age"} <= set(labels.columns):
         first = labels.assign(person_id=labels["person_id"].astype(str)).groupby("person_id").first()
         given = {p: f" \u00b7 given {_gender(r.gender)}, {int(r.age)} y" for p, r in first.iterrows()}
+    dup = issues[issues["field"] == "duplicate"]
+    others = {p: {str(o): (images.get(str(o), []), given.get(str(o), ""))
+                  for o in dup.loc[dup["person_id"] == p, "suggested"]} for p in order.index}
     sections = [_person_html(p, issues[issues["person_id"] == p], images.get(p, []), crops, crop_index,
-                             given.get(p, "")) for p in order.index]
+                             given.get(p, ""), others[p]) for p in order.index]
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<div class='meta'>{len(issues)} issue rows, {len(order)} persons; flagged images outlined in red."

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import labels as L
-from pipeline.gallery import write_gallery
+from pipeline.gallery import png_data_uri, write_gallery
 
 
 def make(persons=("000001", "000002", "000003")):
@@ -35,3 +35,14 @@ def test_gallery_is_self_contained_and_shows_flagged_persons(tmp_path):
     assert page.index("person 000002") < page.index("person 000001")
     first = page[page.index("person 000001"):]
     assert first.index(">mask1<") < first.index(">incorrect_mask<") < first.index(">normal<")
+
+
+def test_a_duplicate_shows_the_other_persons_crops_under_the_copys(tmp_path):
+    labels, crops, crop_index = make()
+    issues = pd.DataFrame([("duplicate:000003", "000003", "*", "duplicate", "000003", "000001", 0.99, "duplicate")],
+                          columns=["issue_id", "person_id", "image_id", "field", "given", "suggested", "score", "kind"])
+    page = write_gallery(issues, labels, crops, crop_index, tmp_path / "gallery.html").read_text()
+    assert page.count("src='data:image/png;base64,") == 14  # the copy's 7 and the other person's 7
+    copy = page[page.index("person 000003"):]
+    assert "same person? 000001" in copy and copy.index("same person? 000001") > copy.index(">normal<")
+    assert png_data_uri(crops[crop_index["000001_male_Asian_40/mask1"]]) in copy

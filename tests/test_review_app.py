@@ -164,8 +164,10 @@ def test_issue_types_are_review_items_decided_through_the_one_writer(review):
     ])
     pd.concat([issues, extra]).to_csv(src.issues, index=False)
     client = TestClient(create_app(src))
-    items = {it["field"]: it for it in client.get("/api/state").json()["items"]}
+    state = client.get("/api/state").json()
+    items = {it["field"]: it for it in state["items"]}
     assert items["duplicate"]["choices"] == ["000002", "exclude"] and items["quality"]["choices"] == ["exclude"]
+    assert len(state["persons"]["000002"]["images"]) == 7  # the other person, shown beside the copy
     assert client.post("/api/decide", json={"id": "duplicate:000008", "decision": "accept"}).status_code == 200
     assert client.post("/api/decide", json={"id": f"quality:{image}", "decision": "reject"}).status_code == 200
     r = client.post("/api/decide", json={"id": f"quality:{image}", "decision": "accept", "value": "dark"})

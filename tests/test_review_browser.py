@@ -159,3 +159,29 @@ def test_fifty_issues_with_the_keyboard_alone(page):
     rows = read_corrections(src.corrections)
     assert rows["decision"].value_counts().to_dict() == {"accept": 30, "reject": 20}
     print(f"\n50 keyboard decisions written in {seconds:.2f} s")
+
+
+def test_a_duplicate_is_judged_beside_the_other_person(browser, tmp_path):
+    """A duplicate's card shows the other person's photos under the copy's; other cards do not."""
+    import pandas as pd
+
+    src = make_review_set(tmp_path, persons=8, issues_wanted=8)
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    issues = pd.read_csv(src.issues, dtype=str, keep_default_na=False)
+    pd.concat([issues, pd.DataFrame([{
+        "issue_id": "duplicate:000008", "person_id": "000008", "image_id": "*", "field": "duplicate",
+        "given": "000008", "suggested": "000002", "score": "0.97", "kind": "duplicate"}])]).to_csv(src.issues, index=False)
+    for base in serve(src):
+        context = browser.new_context(viewport={"width": 1280, "height": 820})
+        context.set_default_timeout(120_000)
+        pg = context.new_page()
+        pg.goto(base + "/#id=duplicate%3A000008")
+        pg.wait_for_selector("body[data-ready='1']")
+        assert pg.inner_text("#issue-id") == "duplicate:000008"
+        assert pg.is_visible("#other") and pg.inner_text("#other-person").startswith("same person? 000002 · given")
+        assert pg.locator("#photos figure").count() == pg.locator("#other-photos figure").count() == 7
+        assert "000002" in pg.get_attribute("#other-photos img", "alt")
+        rank, total = pg.inner_text("#rank").split(" of ")
+        pg.keyboard.press("k" if rank == total else "j")  # a neighbouring card is a label issue: no other person
+        assert pg.inner_text("#issue-id") != "duplicate:000008" and pg.is_hidden("#other")
+        context.close()

@@ -93,7 +93,8 @@ class Review:
                 "swap": bool(swap),
             })
         self.items.sort(key=lambda it: -it["score"])
-        self.persons = self._persons(set(issues["person_id"]))
+        others = issues.loc[issues["field"] == "duplicate", "suggested"]  # shown beside the copy
+        self.persons = self._persons(set(issues["person_id"]) | set(others))
         manifest = pd.read_parquet(src.manifest, columns=["image_id", "path"]) if src.manifest.exists() \
             else pd.DataFrame(columns=["image_id", "path"])
         self.crop_row = {i: n for n, i in enumerate(manifest["image_id"].astype(str))}

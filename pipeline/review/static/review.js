@@ -100,14 +100,22 @@ function render() {
   $("status").className = "status " + cls;
 
   const flagged = new Set(it.images);
-  const photos = (person ? person.images : it.images.map((id) => ({ id, stem: id.split("/").pop(), mask: "" })))
-    .map((im) => {
-      const pair = el("div", { class: "pair" }, el("img", { src: imageUrl(im.id, "crop"), alt: im.id, title: im.id }));
-      if (showOriginals) pair.append(el("img", { class: "original", src: imageUrl(im.id, "original"), alt: "original" }));
-      return el("figure", { class: flagged.has(im.id) ? "flagged" : "" }, pair,
-                el("figcaption", {}, im.mask ? `${im.stem} · ${im.mask}` : im.stem));
-    });
-  $("photos").replaceChildren(...photos);
+  const figures = (images) => images.map((im) => {
+    const pair = el("div", { class: "pair" }, el("img", { src: imageUrl(im.id, "crop"), alt: im.id, title: im.id }));
+    if (showOriginals) pair.append(el("img", { class: "original", src: imageUrl(im.id, "original"), alt: "original" }));
+    return el("figure", { class: flagged.has(im.id) ? "flagged" : "" }, pair,
+              el("figcaption", {}, im.mask ? `${im.stem} · ${im.mask}` : im.stem));
+  });
+  $("photos").replaceChildren(...figures(person ? person.images
+    : it.images.map((id) => ({ id, stem: id.split("/").pop(), mask: "" }))));
+  // a duplicate is judged side by side: the other person's photos, stem for stem under the copy's
+  const other = it.field === "duplicate" ? S.persons[it.suggested] : null;
+  $("other").hidden = !other;
+  if (other) {
+    $("other-person").textContent =
+      `same person? ${it.suggested} · given ${other.gender}, ${other.age} y (${other.age_bin})`;
+    $("other-photos").replaceChildren(...figures(other.images));
+  }
 
   const siblings = S.items.filter((x) => x.person_id === it.person_id).map((x) => {
     const li = el("li", { class: x.id === it.id ? "current" : "", onclick: () => go(x.id) },
