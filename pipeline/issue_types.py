@@ -327,9 +327,9 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarra
     standardised over all person pairs and summed; each person's best match is then a robust z
     against all persons' best matches, whose tail mixture gives P(same person) from the photos.
     Datalab near-duplicate sets that join two persons make them each other's best match. Given
-    `metadata` (per row, e.g. gender, race and age joined by "|"), that probability is updated by
-    `metadata_ratio`: the photos decide who is a candidate (a probability of 0 stays 0), the
-    metadata how likely the candidate is."""
+    `metadata` (per row, e.g. gender, race and age joined in one string), that probability is
+    updated by `metadata_ratio`: the photos decide who is a candidate (a person whose best match is
+    no closer than the typical best match, z <= 0, stays at 0), the metadata how likely it is."""
     persons = np.asarray(persons).astype(str)
     table, ids = _stem_table(stem_centred(features, stems), persons, stems)
     sim = _stem_similarity(table, cosine=True)
@@ -503,7 +503,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     meta = [c for c in METADATA if c in frame]
     dup = duplicate_scores(compared, persons, stems,
                            grid=grid, near_sets=None if lab is None else lab["near_duplicate_sets"].tolist(),
-                           metadata=frame[meta].astype(str).agg("|".join, axis=1).to_numpy() if meta else None,
+                           metadata=frame[meta].astype(str).agg(", ".join, axis=1).to_numpy() if meta else None,
                            agreement=agreement)
     fallback = ~frame["method"].isin(("short", "full", "short_low", "full_low")).to_numpy() \
         if "method" in frame else np.zeros(len(frame), bool)
@@ -527,8 +527,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         seen.add(pair)
         newer, older = pair[1], pair[0]  # the later id is taken for the copy
         score = float(dup.loc[dup["person_id"].isin(pair), "score"].max())
-        mine, theirs = (metadata[p].replace("|", ", ") for p in (newer, older))
-        both = f"{mine} both" if mine == theirs else f"{mine} vs {theirs}"
+        both = f"{metadata[newer]} both" if r.same_metadata else f"{metadata[newer]} vs {metadata[older]}"
         given = f"; {' / '.join(meta)}: {both}" if meta else ""
         rows.append({"issue_id": f"duplicate:{newer}", "person_id": newer, "image_id": PERSON,
                      "field": "duplicate", "given": newer, "suggested": older, "score": score,

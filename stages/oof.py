@@ -30,23 +30,23 @@ if method in ("network", "ensemble"):
 
     stage.pin_threads(params)
     tcfg = TrainConfig.from_dict({**cfg, "seed": params["seed"]})
+    crops = np.load("data/interim/crops.npy", mmap_mode="r")[: len(rows)]  # a view, not a copy
     nets = []
     for seed in seeds:
         kw = dict(k=k, cfg=tcfg, seed=seed, ages=ages, together=pairs)
         if tcfg.nproc > 1:  # folds side by side, one process each (GPU i mod count); same result on CPU
             nets.append(D.out_of_fold_spread("data/interim/crops.npy", len(rows), *args, nproc=tcfg.nproc, **kw))
         else:
-            crops = np.load("data/interim/crops.npy", mmap_mode="r")[: len(rows)]  # a view, not a copy
             nets.append(out_of_fold(crops, *args, **kw))
     parts.append(probe.ensemble(*nets))
 if method in ("probe", "ensemble"):
     features = np.load("data/interim/embeddings.npy", mmap_mode="r")[rows]
     band = np.load("data/interim/age_band.npy", mmap_mode="r")[rows]  # no columns when embed.age_band is 0
+    heads = head_labels(labels)
     fits = []
     for seed in seeds:
         folds = person_folds(args[1], args[2], k=k, seed=seed, together=pairs)  # the networks' folds
-        fits.append({**probe.out_of_fold(features, head_labels(labels), ages, folds, c=probe_c, age_features=band),
-                     "fold": folds})
+        fits.append({**probe.out_of_fold(features, heads, ages, folds, c=probe_c, age_features=band), "fold": folds})
     parts.append(probe.ensemble(*fits))
 oof = probe.ensemble(*parts)  # `fold` is the first draw's
 write_npz("data/processed/oof.npz", image_id=labels["image_id"].to_numpy().astype(str), **oof)
