@@ -204,9 +204,10 @@ def age_rankings(work: Path, params: dict) -> dict[str, float]:
     unusable = unusable_images(types, threshold=params["noise"]["types"]["threshold"])  # as the noise stage
     labels = labels[~labels["image_id"].astype(str).isin(unusable)].reset_index(drop=True)
     years = _aligned_years(labels, oof)
+    views = _aligned_years(labels, oof, "age_views") if "age_views" in oof else None
     table = age.person_ages(years, labels["age"].to_numpy(float), labels["person_id"].astype(str).to_numpy(),
                             edges=params["relabel"]["age_edges"],
-                            prior_wrong=params["noise"]["find"].get("age_prior", 0.2))
+                            prior_wrong=params["noise"]["find"].get("age_prior", 0.2), views=views)
     truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str})
     noisy = person_truth(truth, age_edges=params["relabel"]["age_edges"])["age"].reindex(table.index).to_numpy()
     rankings = {

@@ -42,13 +42,19 @@ from pipeline.labels import DEFAULT_AGE_EDGES, age_bin
 MAD_TO_SD = 1.4826
 
 
-def pool(years: np.ndarray, persons: Sequence[str]) -> pd.DataFrame:
+def pool(years: np.ndarray, persons: Sequence[str], views: np.ndarray | None = None) -> pd.DataFrame:
     """Per person (sorted ids): `estimate` = median of the image estimates, `se` = its standard
     error, `images` = n. The standard error is the larger of the person's own (1.4826 MAD / sqrt(n)
     of their images) and the set's (the same over all persons' deviations from their medians): a
     person with one or two usable images has no spread of their own to speak of, and se 0 made such
     an estimate as sure as a seven-photo median (seed 0's 000013, six detector fallbacks of seven
-    left out, got a false age flag from its one remaining photo)."""
+    left out, got a false age flag from its one remaining photo).
+
+    `views` [N, V] are the same images' estimates from V models that `years` averages (e.g. the
+    whole crop's regression and the top half's). Where they disagree about a person, neither is to
+    be trusted: the spread of the person's per-view medians (`view_sd`, standard deviation over
+    the views) adds to `se`. Clean persons whom the models misread (a rare look, a failed crop) are
+    where the views part most (seeds 0-2, 1,200 persons: README)."""
     frame = pd.DataFrame({"person": np.asarray(persons).astype(str), "years": np.asarray(years, float)})
     grouped = frame.groupby("person", sort=True)["years"]
     median = grouped.median()
@@ -56,7 +62,12 @@ def pool(years: np.ndarray, persons: Sequence[str]) -> pd.DataFrame:
     mad = frame.assign(dev=dev).groupby("person")["dev"].median()
     n = grouped.size()
     pooled = MAD_TO_SD * float(dev.median()) if len(dev) else 0.0
-    return pd.DataFrame({"estimate": median, "se": np.maximum(MAD_TO_SD * mad, pooled) / np.sqrt(n), "images": n})
+    se = np.maximum(MAD_TO_SD * mad, pooled) / np.sqrt(n)
+    spread = pd.Series(0.0, index=median.index)
+    if views is not None:
+        v = np.asarray(views, float).reshape(len(frame), -1)
+        spread = pd.DataFrame(v).groupby(frame["person"].to_numpy(), sort=True).median().std(axis=1, ddof=0)
+    return pd.DataFrame({"estimate": median, "se": np.hypot(se, spread), "images": n, "view_sd": spread})
 
 
 def debias(estimate: np.ndarray, given: np.ndarray) -> tuple[float, float]:
@@ -94,17 +105,19 @@ def wrong_bin_probability(given: np.ndarray, estimate: np.ndarray, se: np.ndarra
 
 
 def person_ages(years: np.ndarray, given: np.ndarray, persons: Sequence[str], *,
-                edges: Sequence[int] = DEFAULT_AGE_EDGES, prior_wrong: float = 0.05) -> pd.DataFrame:
+                edges: Sequence[int] = DEFAULT_AGE_EDGES, prior_wrong: float = 0.05,
+                views: np.ndarray | None = None) -> pd.DataFrame:
     """Everything above in one call. `years` are the images' out-of-fold age estimates, `given`
-    the images' given ages. Per person: given, raw estimate, de-biased estimate, se, residual,
-    p_wrong (`wrong_bin_probability` under `edges`)."""
-    table = pool(years, persons)
+    the images' given ages, `views` the estimates `years` averages (`pool`). Per person: given, raw
+    estimate, de-biased estimate, se, residual, p_wrong (`wrong_bin_probability` under `edges`)."""
+    table = pool(years, persons, views)
     table.insert(0, "given", pd.Series(np.asarray(given, float)).groupby(np.asarray(persons).astype(str),
                                                                             sort=True).median().to_numpy())
     a, b = debias(table["estimate"].to_numpy(), table["given"].to_numpy())
     table["raw_estimate"] = table["estimate"]
     table["estimate"] = a + b * table["raw_estimate"]
     table["se"] = abs(b) * table["se"]
+    table["view_sd"] = abs(b) * table["view_sd"]
     table["residual"] = table["given"] - table["estimate"]
     table["p_wrong"] = wrong_bin_probability(table["given"].to_numpy(), table["estimate"].to_numpy(),
                                              table["se"].to_numpy(), edges=edges, prior_wrong=prior_wrong)

@@ -61,9 +61,9 @@ def _aligned_heads(labels: pd.DataFrame, oof: Mapping[str, np.ndarray]) -> dict[
     return {h: _normalise(np.asarray(oof[h])[order]) for h in HEADS}
 
 
-def _aligned_years(labels: pd.DataFrame, oof: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The out-of-fold age in years (`age_years`) per labels row."""
-    years = np.asarray(oof["age_years"], float)
+def _aligned_years(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], key: str = "age_years") -> np.ndarray:
+    """The out-of-fold age in years (`age_years`; `age_views`: per view, [N, V]) per labels row."""
+    years = np.asarray(oof[key], float)
     if "image_id" not in oof:
         return years
     where = pd.Index(np.asarray(oof["image_id"]).astype(str)).get_indexer(labels["image_id"].astype(str))
@@ -128,13 +128,14 @@ def _person_issues(field: str, y: np.ndarray, p: np.ndarray, persons: np.ndarray
 
 
 def _age_issues(labels: pd.DataFrame, years: np.ndarray, *, age_edges: Sequence[int], threshold: float,
-                prior_wrong: float) -> pd.DataFrame:
+                prior_wrong: float, views: np.ndarray | None = None) -> pd.DataFrame:
     """One row per person whose given age and estimated age (in years, pooled over its images,
     de-biased) fall in different bins and whose probability of a wrong label (`pipeline.age`) is
-    at least `threshold`. `estimate` holds the estimate in years, `detail` says it in words."""
+    at least `threshold`. `estimate` holds the estimate in years, `detail` says it in words;
+    `views` (the estimates `years` averages) widen the uncertainty where they disagree."""
     persons = labels["person_id"].astype(str).to_numpy()
     table = age_years.person_ages(years, labels["age"].to_numpy(dtype=float), persons, edges=age_edges,
-                                  prior_wrong=prior_wrong)
+                                  prior_wrong=prior_wrong, views=views)
     names = age_bin_names(age_edges)
     given_bin = age_bin(table["given"].round().to_numpy(dtype=int), age_edges)
     est_bin = age_bin(np.clip(table["estimate"].round().to_numpy(), 0, 200).astype(int), age_edges)
@@ -236,6 +237,8 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
             raise ValueError("age_method 'years' needs the out-of-fold age in years (oof.age_weight > 0); "
                              "or set noise.find.age_method: bins")
         heads["years"] = _aligned_years(labels, oof)
+        if "age_views" in oof:
+            heads["views"] = _aligned_years(labels, oof, "age_views")
     keep = np.ones(len(labels), bool)
     if not include_excluded and "excluded" in labels:
         keep = ~labels["excluded"].fillna(False).to_numpy(dtype=bool)
@@ -252,7 +255,7 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
         cut = (thresholds or {}).get(field, threshold)
         if field == "age" and age_method == "years":
             frames.append(_age_issues(labels, heads["years"], age_edges=age_edges, threshold=cut,
-                                      prior_wrong=age_prior))
+                                      prior_wrong=age_prior, views=heads.get("views")))
             continue
         flags = find_label_issues(y, p, filter_by=filter_by)
         if field == "mask":

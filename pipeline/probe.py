@@ -48,15 +48,16 @@ def age_years(features: np.ndarray, given: np.ndarray, folds: np.ndarray) -> np.
 
 def out_of_fold(features: np.ndarray, heads: Mapping[str, np.ndarray], ages: np.ndarray, folds: np.ndarray, *,
                 c: float = 1e-3, max_iter: int = 500, age_features: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """{probs [N, 18], mask [N, 3], gender [N, 2], age [N, 3], age_years [N]} for every row of
-    `features` [N, D], each predicted by models fitted on the other person `folds` only.
+    """{probs [N, 18], mask [N, 3], gender [N, 2], age [N, 3], age_years [N], age_views [N, 2]
+    with `age_features`} for every row of `features` [N, D], each predicted by models fitted on the other person `folds` only.
     `heads` holds the given class codes per head (`pipeline.noise.head_labels`), `ages` the given
     ages in years; `c` is the inverse L2 penalty of the logistic regressions (small: thousands of
     features, a few hundred persons). A class missing from the training folds gets probability 0.
     `age_features` [N, D'] (`pipeline.embed.age_band`), when given with columns, get an age
     regression of their own, and age in years is the mean of the two (on seeds 0-2 over four fold
     draws, age AP 0.49 -> 0.52 and recall 0.57 -> 0.60 at the same precision; the band alone ranked
-    as well but flagged worse: README)."""
+    as well but flagged worse: README); `age_views` keeps the two, whose disagreement about a person
+    widens that person's uncertainty (`pipeline.age.pool`)."""
     x = np.asarray(features, np.float32)
     folds = np.asarray(folds)
     if any(len(v) != len(x) for v in (*heads.values(), ages, folds)):
@@ -74,7 +75,8 @@ def out_of_fold(features: np.ndarray, heads: Mapping[str, np.ndarray], ages: np.
         raise ValueError(f"features ({len(x)}) and age_features ({len(band)}) differ in length")
     out["age_years"] = age_years(x, ages, folds)
     if band is not None and band.shape[1]:  # two views' errors are partly independent: their mean
-        out["age_years"] = (out["age_years"] + age_years(band, ages, folds)) / 2
+        out["age_views"] = np.c_[out["age_years"], age_years(band, ages, folds)]
+        out["age_years"] = out["age_views"].mean(1)
     out["probs"] = L.joint_probs(out["mask"], out["gender"], out["age"])
     return out
 

@@ -49,6 +49,8 @@ if method in ("probe", "ensemble"):
         fits.append({**probe.out_of_fold(features, heads, ages, folds, c=probe_c, age_features=band), "fold": folds})
     parts.append(probe.ensemble(*fits))
 oof = probe.ensemble(*parts)  # `fold` is the first draw's
+if len(parts) > 1 and all("age_years" in p for p in parts):  # ensemble: each model's age is a view of it
+    oof["age_views"] = np.column_stack([p.get("age_views", p["age_years"]) for p in parts])
 write_npz("data/processed/oof.npz", image_id=labels["image_id"].to_numpy().astype(str), **oof)
 acc = float((oof["probs"].argmax(1) == labels["label"].to_numpy()).mean())
 print(f"oof ({method}): {len(labels)} images, {k} folds x {draws} draws ({len(pairs)} flagged duplicate pairs "

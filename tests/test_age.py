@@ -27,6 +27,34 @@ def test_pool_gives_persons_with_few_images_the_sets_spread_at_least():
     assert table.loc["c", "se"] == pytest.approx(pooled)
 
 
+def test_pool_widens_se_where_the_views_disagree():
+    """`views`: per person, the standard deviation of the views' medians adds to se in quadrature;
+    the estimate stays the median of `years`. Views that agree (or none) leave se as it was."""
+    crop = np.array([30, 31, 29, 30, 40, 40, 41])
+    band = np.array([30, 31, 29, 30, 46, 46, 47])  # person a: the views agree; b: 6 years apart
+    views = np.c_[crop, band]
+    table = pool(views.mean(1), ["a"] * 4 + ["b"] * 3, views)
+    plain = pool(views.mean(1), ["a"] * 4 + ["b"] * 3)
+    assert table["estimate"].tolist() == plain["estimate"].tolist() == [30, 43]
+    assert table.loc["a", "se"] == plain.loc["a", "se"] and table.loc["a", "view_sd"] == 0
+    assert table.loc["b", "view_sd"] == 3  # medians 40 and 46: sd 3
+    assert table.loc["b", "se"] == pytest.approx(np.hypot(plain.loc["b", "se"], 3))
+
+
+def test_person_ages_trusts_a_person_less_where_the_views_part():
+    """The same residual with views 10 years apart scores lower than with views that agree."""
+    rng = np.random.default_rng(2)
+    given = np.r_[rng.uniform(18, 62, 200).round(), 22, 22]
+    est = np.r_[given[:200] + rng.normal(0, 2, 200), 36, 36]   # both 22s look 36
+    persons = np.repeat([f"{i:03d}" for i in range(202)], 7)
+    years = np.repeat(est, 7) + rng.normal(0, 1, 7 * 202)
+    gap = np.r_[np.zeros(201), 10.0]                            # the last one's views are 20 years apart
+    views = np.c_[years - np.repeat(gap, 7), years + np.repeat(gap, 7)]
+    table = person_ages(years, np.repeat(given, 7), persons, edges=EDGES, prior_wrong=0.05, views=views)
+    agree, part = table["p_wrong"].to_numpy()[-2:]
+    assert agree > 0.9 > 0.5 > part
+
+
 def test_debias_undoes_shrinkage_toward_the_mean():
     given = np.linspace(18, 60, 50)
     shrunk = 39 + 0.6 * (given - 39)

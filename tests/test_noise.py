@@ -97,6 +97,22 @@ def test_age_issue_shows_the_estimate_in_years(sim):
     assert row["score"] > 0.9
 
 
+def test_age_views_that_disagree_lower_the_age_score(sim):
+    """oof["age_views"] (the estimates age_years averages, aligned by image_id like it): where the
+    shifted person's views are 30 years apart its estimate is unsure and it is not flagged; views
+    equal to age_years change nothing."""
+    labels, oof, _ = sim
+    years = oof["age_years"]
+    same = find_issues(labels, {**oof, "age_views": np.c_[years, years]}, age_edges=EDGES)
+    plain = find_issues(labels, oof, age_edges=EDGES)
+    pd.testing.assert_frame_equal(same, plain)
+    gap = np.where(labels["person_id"] == SHIFT, 15.0, 0.0)
+    flipped = {**{k: v[::-1] for k, v in oof.items()}, "age_views": np.c_[years - gap, years + gap][::-1]}
+    issues = find_issues(labels, flipped, age_edges=EDGES)  # rows reversed: aligned through image_id
+    assert f"age:{SHIFT}" in set(plain["issue_id"]) and f"age:{SHIFT}" not in set(issues["issue_id"])
+    assert set(issues["issue_id"]) == set(plain["issue_id"]) - {f"age:{SHIFT}"}
+
+
 def test_age_in_years_is_required_unless_bins(sim):
     labels, oof, _ = sim
     no_years = {k: v for k, v in oof.items() if k != "age_years"}

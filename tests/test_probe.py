@@ -85,6 +85,8 @@ def test_age_features_get_a_regression_of_their_own_averaged_in():
     out = probe.out_of_fold(blind, given, age, folds, age_features=sharp)
     plain = probe.out_of_fold(blind, given, age, folds)
     np.testing.assert_allclose(out["age_years"], (plain["age_years"] + probe.age_years(sharp, age, folds)) / 2)
+    np.testing.assert_allclose(out["age_views"], np.c_[plain["age_years"], probe.age_years(sharp, age, folds)])
+    assert "age_views" not in plain
     assert np.median(np.abs(out["age_years"] - age)) < np.median(np.abs(plain["age_years"] - age)) - 2
     np.testing.assert_array_equal(out["mask"], plain["mask"])
     empty = probe.out_of_fold(blind, given, age, folds, age_features=np.zeros((len(age), 0)))
