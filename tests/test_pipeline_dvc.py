@@ -57,6 +57,10 @@ def test_full_repro_is_reproducible_and_exp_run_changes_metrics(repo):
     assert {"f1_macro"} <= set(first["truth"]) and {"precision", "recall"} <= set(first["noise"])
     sub = (repo / "submission.csv").read_text().splitlines()
     assert sub[0] == "ImageID,ans" and len(sub) == 1 + 4 * 7
+    import numpy as np
+
+    oof = np.load(repo / "data/processed/oof.npz")  # ensemble: the networks', the crop's and the band's age
+    assert oof["age_views"].shape == (16 * 7, 3) and np.isfinite(oof["age_views"]).all()
 
     _run(["dvc", "repro", "--force"], repo)
     assert json.loads((repo / "reports/metrics.json").read_text()) == first  # same seed, same numbers
