@@ -7,7 +7,8 @@ cannot tell the two apart. In years they differ by 2 against 14, and the model's
 can be measured on the whole set. So:
 
 1. `pool`: a person's image estimates -> median (robust to one odd photo) and the standard error
-   of that median from the images' spread (1.4826 * MAD / sqrt(n)).
+   of that median from the images' spread (1.4826 * MAD / sqrt(n)), widened where the models
+   whose mean the estimates are (the views: whole crop, top half) disagree about the person.
 2. `debias`: out-of-fold regressors shrink toward the mean age (old people are estimated too
    young, young too old); a robust straight line from estimate to given age (Huber, fitted on all
    persons: the few wrong ages barely move it) undoes the shrinkage.
@@ -50,7 +51,7 @@ def pool(years: np.ndarray, persons: Sequence[str], views: np.ndarray | None = N
     an estimate as sure as a seven-photo median (seed 0's 000013, six detector fallbacks of seven
     left out, got a false age flag from its one remaining photo).
 
-    `views` [N, V] are the same images' estimates from V models that `years` averages (e.g. the
+    `views` [N, V] are the same images' estimates from the V models that `years` combines (e.g. the
     whole crop's regression and the top half's). Where they disagree about a person, neither is to
     be trusted: the spread of the person's per-view medians (`view_sd`, standard deviation over
     the views) adds to `se`. Clean persons whom the models misread (a rare look, a failed crop) are

@@ -48,8 +48,9 @@ def age_years(features: np.ndarray, given: np.ndarray, folds: np.ndarray) -> np.
 
 def out_of_fold(features: np.ndarray, heads: Mapping[str, np.ndarray], ages: np.ndarray, folds: np.ndarray, *,
                 c: float = 1e-3, max_iter: int = 500, age_features: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """{probs [N, 18], mask [N, 3], gender [N, 2], age [N, 3], age_years [N], age_views [N, 2]
-    with `age_features`} for every row of `features` [N, D], each predicted by models fitted on the other person `folds` only.
+    """{probs [N, 18], mask [N, 3], gender [N, 2], age [N, 3], age_years [N]; age_views [N, 2]
+    with `age_features`} for every row of `features` [N, D], each predicted by models fitted on
+    the other person `folds` only.
     `heads` holds the given class codes per head (`pipeline.noise.head_labels`), `ages` the given
     ages in years; `c` is the inverse L2 penalty of the logistic regressions (small: thousands of
     features, a few hundred persons). A class missing from the training folds gets probability 0.
