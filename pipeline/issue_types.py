@@ -350,16 +350,15 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarra
     best = sim.argmax(1)
     top = sim[np.arange(len(ids)), best]
     z = robust_z(top)
-    fit = fit_tail(z)
-    score = fit.posterior(z)
+    weighed = metadata is not None and agreement > 0
+    # with a second evidence the photos' probability counts from z 0 up: in the band below the
+    # mixture's cut it is 0.01-0.05, so only a pair whose metadata agrees rises there (seed 0 at
+    # 6/3/4 %: two copies at z 2.1-2.2 -> 0.53 and 0.48; on seeds 0-2 no flag changes)
+    score = fit_tail(z).posterior(z, cut=0.0 if weighed else None)
     meta = np.full(len(ids), "", dtype=object)
     if metadata is not None:
         meta = pd.Series(np.asarray(metadata).astype(str)).groupby(persons).first().reindex(ids).to_numpy()
-        ratio = metadata_ratio(meta, meta[best], meta, agreement=agreement)
-        # with a second evidence the photos' probability counts from z 0 up: in the band below the
-        # mixture's cut it is 0.01-0.05, so only a pair whose metadata agrees rises there (seed 0 at
-        # 6/3/4 %: two copies at z 2.1-2.2 -> 0.53 and 0.48; on seeds 0-2 no flag changes)
-        score = with_ratio(fit.posterior(z, cut=0.0 if agreement else None), ratio)
+        score = with_ratio(score, metadata_ratio(meta, meta[best], meta, agreement=agreement))
     return pd.DataFrame({"person_id": ids, "other": ids[best], "similarity": top, "z": z, "metadata": meta,
                          "same_metadata": (meta == meta[best]) & (metadata is not None), "score": score})
 
