@@ -53,7 +53,7 @@ $(CHROMIUM):
 plots-template: install
 	tmp=$$(mktemp -d) && cd $$tmp && npm pack -s $(VEGA) >/dev/null && \
 	  for f in *.tgz; do mkdir $${f%.tgz} && tar xzf $$f -C $${f%.tgz}; done && \
-	  cd $(CURDIR) && $(PY) -m pipeline.plots_template .dvc/plots/offline.html \
+	  cd $(CURDIR) && $(PY) -m pipeline.review.plots_template .dvc/plots/offline.html \
 	    $$(for v in $(VEGA); do n=$${v%@*}; echo "$$v=$$(ls -d $$tmp/$$n-[0-9]*/)package/build/$$n.min.js"; done) && \
 	  rm -rf $$tmp
 

@@ -4,7 +4,7 @@
                                [--workers 0] [--background selfie|rembg|none] [--size 64]
 
 Without --manifest a small synthetic set is generated into a temporary folder. Prints images/s
-of `pipeline.faces.process` (all workers, decoding and cropping included) and of the bare
+of `pipeline.faces.detect.process` (all workers, decoding and cropping included) and of the bare
 mediapipe detection call (one process, images already decoded), and
 ratio = stage / (workers x bare); the target is >= 0.8. Also the stage in one process
 (workers=1, no pool) and the parallel efficiency stage / (workers x one-process stage), which
@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.faces import blazeface, process
-from pipeline.imageio import ImageReadError, read_rgb
+from pipeline.faces.detect import blazeface, process
+from pipeline.data.imageio import ImageReadError, read_rgb
 
 
 def synthetic_manifest(folder: Path, persons: int) -> pd.DataFrame:
-    from pipeline.ingest import ingest
-    from pipeline.synth import generate
+    from pipeline.data.ingest import ingest
+    from pipeline.data.synth import generate
 
     generate(folder, persons=persons, eval_persons=0, seed=0, progress=False)
     return ingest(folder, progress=False).manifest

@@ -92,7 +92,7 @@ def truth_corrections(work: Path) -> Path:
     """Accepted decisions that set every train image's mask, gender and age to the synthetic truth,
     written by the project's one writer of that format: the `truth` arm trains on them, the
     size of what fixing every label is worth on this case (a noisy one: training draws spread too)."""
-    from pipeline.corrections import append_decisions
+    from pipeline.curation.corrections import append_decisions
     from pipeline.labels import GENDERS, MASKS
 
     truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str})
@@ -162,7 +162,7 @@ def run_stages(work: Path, params: dict, stages: list[str], *, force: bool = Fal
 
 def curation_table(work: Path, params: dict) -> pd.DataFrame:
     """Per field and overall: precision, recall, F1, AP, p@k, flagged, noisy (+ age oracle AP)."""
-    from pipeline.curation_metrics import score_issues
+    from pipeline.curation.metrics import score_issues
 
     truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str})
     issues = pd.read_csv(work / "reports/noise/issues.csv", dtype={"person_id": str, "image_id": str, "given": str, "suggested": str})
@@ -175,8 +175,8 @@ def curation_table(work: Path, params: dict) -> pd.DataFrame:
 
 def types_table(work: Path, params: dict, issues_csv: str = "reports/noise/issues.csv") -> pd.DataFrame:
     """Duplicate (person level), outlier and quality (image level): precision, recall, F1, AP, p@k,
-    flagged, noisy against truth.csv (`pipeline.curation_metrics.score_types`)."""
-    from pipeline.curation_metrics import score_types
+    flagged, noisy against truth.csv (`pipeline.curation.metrics.score_types`)."""
+    from pipeline.curation.metrics import score_types
 
     truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str},
                         keep_default_na=False)
@@ -186,15 +186,15 @@ def types_table(work: Path, params: dict, issues_csv: str = "reports/noise/issue
 
 
 def age_rankings(work: Path, params: dict) -> dict[str, float]:
-    """AP of ranking every train person for a wrong age bin, by: our P(wrong) (`pipeline.age`),
+    """AP of ranking every train person for a wrong age bin, by: our P(wrong) (`pipeline.curation.age`),
     |residual| / uncertainty, cleanlab's regression label quality (`residual`, `outre`) on the
     same pooled, de-biased estimates, and the oracle (|given - apparent age|)."""
     from cleanlab.regression.rank import get_label_quality_scores
 
-    from pipeline import age
-    from pipeline.curation_metrics import oracle_age_ap, person_truth, ranked_ap
-    from pipeline.issue_types import unusable_images
-    from pipeline.noise import _aligned_years
+    from pipeline.curation import age
+    from pipeline.curation.metrics import oracle_age_ap, person_truth, ranked_ap
+    from pipeline.curation.noise import unusable_images
+    from pipeline.curation.noise import _aligned_years
 
     oof = dict(np.load(work / "data/processed/oof.npz"))
     if "age_years" not in oof:

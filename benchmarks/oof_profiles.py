@@ -39,7 +39,7 @@ def pack(works: list[Path], out: Path, *, quality: int = 90) -> None:
     """Per work dir: its train crops as JPEG bytes + the label columns the OOF needs."""
     import cv2
 
-    from pipeline.folds import person_strata
+    from pipeline.curation.folds import person_strata
 
     out.mkdir(parents=True, exist_ok=True)
     for work in works:
@@ -76,7 +76,7 @@ def run(bundles: Path, profiles: list[str], *, sets: list[str], device: str | No
     import torch
 
     torch.set_num_threads(threads)
-    from pipeline.train import TrainConfig, out_of_fold
+    from pipeline.model.train import TrainConfig, out_of_fold
 
     common = dict(s.split("=", 1) for s in sets)
     for bundle in sorted(bundles.glob("*.npz")):
@@ -102,8 +102,8 @@ def run(bundles: Path, profiles: list[str], *, sets: list[str], device: str | No
 
 def score(bundles: Path, works: list[Path]) -> pd.DataFrame:
     """Per work dir x profile x field: the flags' precision, recall, AP and p@k (as `evaluate`)."""
-    from pipeline.curation_metrics import oracle_age_ap, score_issues
-    from pipeline.noise import find_issues
+    from pipeline.curation.metrics import oracle_age_ap, score_issues
+    from pipeline.curation.noise import find_issues
 
     rows = []
     for work in works:

@@ -39,7 +39,7 @@ def one(args: argparse.Namespace) -> None:
     from sklearn.metrics import f1_score
 
     from pipeline import labels as L
-    from pipeline.train import TrainConfig, fit, predict_proba
+    from pipeline.model.train import TrainConfig, fit, predict_proba
 
     torch.set_num_threads(args.threads)
     m = pd.read_parquet(args.manifest)

@@ -11,7 +11,7 @@ full profile from the measured rates.
 
 `--model-only` imports torch and timm alone (for a GPU box without mediapipe, cleanlab, dvc, rembg
 or pydantic): B4 train steps (AdamW, loss, backward) and inference steps on in-memory tensors, then
-(when `pipeline.train` imports there) the project's own `fit` loop on a crop memmap, printed next to
+(when `pipeline.model.train` imports there) the project's own `fit` loop on a crop memmap, printed next to
 timm's published figures. Without mediapipe `--skip-faces` makes the crop cache from centre crops
 (same size and memmap, not face crops) so the OOF / train timings still run on real-sized data.
 
@@ -133,7 +133,7 @@ def model_steps(args: argparse.Namespace, report: Report) -> None:
 # ---- the stages ----
 
 def synth(args: argparse.Namespace, data: Path, report: Report) -> None:
-    from pipeline.synth import generate
+    from pipeline.data.synth import generate
 
     t0 = time.perf_counter()
     generate(data, persons=args.persons, eval_persons=args.eval_persons, seed=0, image_size=REAL["image_size"],
@@ -144,7 +144,7 @@ def synth(args: argparse.Namespace, data: Path, report: Report) -> None:
 
 
 def ingest(data: Path, args: argparse.Namespace, report: Report):
-    from pipeline.ingest import ingest as run
+    from pipeline.data.ingest import ingest as run
 
     t0 = time.perf_counter()
     manifest = run(data, workers=args.workers, progress=False).manifest
@@ -158,8 +158,8 @@ def faces(manifest, crops_path: Path, args: argparse.Namespace, report: Report):
     if args.skip_faces:  # no mediapipe here: centre crops, same size and memmap
         import cv2
 
-        from pipeline.faces import centre_box, crop_box, extract
-        from pipeline.imageio import read_rgb
+        from pipeline.faces.detect import centre_box, crop_box, extract
+        from pipeline.data.imageio import read_rgb
 
         from concurrent.futures import ThreadPoolExecutor
 
@@ -179,7 +179,7 @@ def faces(manifest, crops_path: Path, args: argparse.Namespace, report: Report):
         del crops
         name = "centre_crops"
     else:
-        from pipeline.faces import process
+        from pipeline.faces.detect import process
 
         t0 = time.perf_counter()
         process(manifest, out_crops=crops_path, size=args.crop, background=args.background,
@@ -197,7 +197,7 @@ def train_epochs(crops_path: Path, labels: np.ndarray, persons: np.ndarray, args
     The train epoch comes first: it gives the rates the projection needs most, should time run out."""
     import torch
 
-    from pipeline.train import TrainConfig, fit, out_of_fold, predict
+    from pipeline.model.train import TrainConfig, fit, out_of_fold, predict
 
     crops = np.load(crops_path, mmap_mode="r")
     n = min(args.limit or len(labels), len(labels), len(crops))  # train rows lead; eval crops follow
@@ -314,7 +314,7 @@ def main() -> None:
         model_steps(args, report)
         if not (args.skip_oof and args.skip_train):
             try:
-                import pipeline.train  # noqa: F401  (the real loop, when its imports exist here)
+                import pipeline.model.train  # noqa: F401  (the real loop, when its imports exist here)
             except ImportError as e:
                 print(f"   (fit loop skipped: {e})")
             else:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.imageio import read_rgb
-from pipeline.synth import generate, sample_persons
+from pipeline.data.imageio import read_rgb
+from pipeline.data.synth import generate, sample_persons
 
 
 def detection_rates(root: Path, seed: int, persons: int, min_confidence: float = 0.5) -> pd.DataFrame:

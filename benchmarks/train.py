@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.models import make_loss
-from pipeline.train import TrainConfig, amp_dtype, build_model, fit, resolve_device, train_step
+from pipeline.model.factory import make_loss
+from pipeline.model.train import TrainConfig, amp_dtype, build_model, fit, resolve_device, train_step
 
 
 def fit_throughput(cfg: TrainConfig, crop_size: int, steps: int, device: torch.device) -> float:

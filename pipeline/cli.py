@@ -59,7 +59,7 @@ def synth(
     eval/info.csv, eval/images/), injected label noise, and truth.csv with given and true labels."""
     from rich.console import Console
 
-    from pipeline.synth import generate
+    from pipeline.data.synth import generate
 
     try:
         stats = generate(out, persons=persons, eval_persons=eval_persons, seed=seed,
@@ -219,7 +219,7 @@ def inspect_noise(
     from rich.console import Console
     from rich.table import Table
 
-    from pipeline.corrections import append_decisions, decided, read_corrections
+    from pipeline.curation.corrections import append_decisions, decided, read_corrections
     from pipeline.review.rerun import rerun_plan
 
     err = Console(stderr=True)
@@ -230,7 +230,7 @@ def inspect_noise(
                          keep_default_na=False).astype({"score": float})
     fields = _split_ids(field)
     if fields:
-        from pipeline.corrections import FIELDS, TYPE_FIELDS
+        from pipeline.curation.corrections import FIELDS, TYPE_FIELDS
 
         bad = sorted(set(fields) - set(FIELDS + TYPE_FIELDS))
         if bad:
@@ -262,7 +262,7 @@ def inspect_noise(
         return
 
     if compare is not None:
-        from pipeline.noise import compare_known
+        from pipeline.curation.noise import compare_known
 
         known = pd.read_csv(compare, dtype=str, keep_default_na=False)
         result = compare_known(issues, known, age_edges=_age_edges(params_path))
@@ -281,7 +281,7 @@ def inspect_noise(
             Console().print(table)
         return
 
-    from pipeline.noise import top_issues
+    from pipeline.curation.noise import top_issues
 
     total = len(issues)
     if not show_all:
@@ -299,7 +299,7 @@ def inspect_noise(
     if html is not None:
         import numpy as np
 
-        from pipeline.gallery import write_gallery
+        from pipeline.review.gallery import write_gallery
 
         for path in (labels_path, crops_path, manifest_path):
             if not path.exists():
@@ -333,7 +333,7 @@ def predict(
     from rich.console import Console
 
     from pipeline.files import load_params, write_csv
-    from pipeline.predict import predict_eval
+    from pipeline.model.predict import predict_eval
 
     params = load_params(params_path)
     info = info or Path(params["data"]["root"]) / "eval" / "info.csv"

@@ -1,4 +1,6 @@
-"""The 18-class encoding: class = mask * 6 + gender * 3 + age_bin. The only place it is defined."""
+"""The shared vocabulary: the 18-class encoding (class = mask * 6 + gender * 3 + age_bin), the
+competition's photo stems, and the names of the issue fields and columns every stage reads. The
+only place any of them is defined."""
 
 from __future__ import annotations
 
@@ -21,6 +23,16 @@ MASK_FILES = {
     "incorrect_mask": 1,
     "normal": 2,
 }
+STEMS = tuple(MASK_FILES)  # mask1..mask5, incorrect_mask, normal: the row order within a person
+
+# The issue list (reports/noise/issues.csv) and the review decisions (data/corrections.csv).
+ISSUE_COLUMNS = ["issue_id", "person_id", "image_id", "field", "given", "suggested", "score", "kind",
+                 "estimate", "detail"]
+FIELDS = ("mask", "gender", "age")  # wrong labels
+TYPE_FIELDS = ("duplicate", "outlier", "quality")  # beyond wrong labels (pipeline.curation.issues)
+PERSON = "*"  # image_id of person-level rows
+EXCLUDE = "exclude"  # `suggested` of an image that should leave the training set
+DETECTOR_KINDS = ("fallback", "face_box")  # quality rows listed for the crop, not for the photo
 
 
 def mask_from_stem(stem: str) -> int:
@@ -43,6 +55,11 @@ def codes(values: Any, names: Sequence[str]) -> np.ndarray:
     if len(out) and (out.min() < 0 or out.max() >= len(names)):
         raise ValueError(f"label codes must be in [0, {len(names)})")
     return out
+
+
+def stem_of(image_id: str) -> str:
+    """`000001_female_Asian_45/mask3` (or a path, with an extension) -> `mask3`."""
+    return str(image_id).rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
 def gender_code(name: str) -> int:
@@ -91,3 +108,12 @@ def joint_probs(mask: np.ndarray, gender: np.ndarray, age: np.ndarray) -> np.nda
     """Per-head probabilities -> 18-class probabilities (heads treated as independent)."""
     p = mask[:, :, None, None] * gender[:, None, :, None] * age[:, None, None, :]
     return p.reshape(len(mask), NUM_CLASSES)
+
+
+def head_labels(labels: pd.DataFrame, *, age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> dict[str, np.ndarray]:
+    """Given per-head class codes of every row; age is re-binned under `age_edges`."""
+    return {
+        "mask": codes(labels["mask"], MASKS),
+        "gender": codes(labels["gender"], GENDERS),
+        "age": np.asarray(age_bin(labels["age"].to_numpy(dtype=int), age_edges), dtype=int),
+    }

@@ -2,8 +2,8 @@
 stage script. `check()` returns one line per problem, naming the key (or file and row), the bad
 value and what is allowed.
 
-The `train` / `oof` sections follow the fields of `pipeline.train.TrainConfig` and `noise.find`
-the keyword options of `pipeline.noise.find_issues` (their `Literal` annotations are the allowed
+The `train` / `oof` sections follow the fields of `pipeline.model.train.TrainConfig` and `noise.find`
+the keyword options of `pipeline.curation.noise.find_issues` (their `Literal` annotations are the allowed
 values), so a knob added there is valid here at once. Both are read from the source with `ast`:
 importing those modules loads torch, timm and cleanlab, which takes longer than the whole check.
 """
@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 SYNTHETIC_ROOT = "data/synthetic"  # written by the synth stage; any other data.root must exist
-TIMM_LIST = Path(__file__).with_name("timm_models.txt")
+TIMM_LIST = Path(__file__).parent / "model" / "timm_models.txt"
 
 PositiveInt = Annotated[int, Field(gt=0)]
 Count = Annotated[int, Field(ge=0)]
@@ -121,10 +121,10 @@ def _choices(module: str, name: str) -> Any:
     return Literal[tuple(constants(module)[name])]
 
 
-FaceModel = _choices("pipeline.faces", "RANGES")
-Background = _choices("pipeline.background", "BACKGROUNDS")
-Action = _choices("pipeline.rebalance", "ACTIONS")
-Balance = _choices("pipeline.rebalance", "BALANCING")
+FaceModel = _choices("pipeline.faces.detect", "RANGES")
+Background = _choices("pipeline.faces.background", "BACKGROUNDS")
+Action = _choices("pipeline.curation.rebalance", "ACTIONS")
+Balance = _choices("pipeline.curation.rebalance", "BALANCING")
 HeadField = Literal["mask", "gender", "age"]
 
 
@@ -175,7 +175,7 @@ class Relabel(Section):
 
 def _find_model() -> type[BaseModel]:
     """noise.find: the keyword options of find_issues (age_edges comes from relabel)."""
-    options = keyword_options("pipeline.noise", "find_issues")
+    options = keyword_options("pipeline.curation.noise", "find_issues")
     return create_model("Find", __base__=Section, **{k: v for k, v in options.items() if k != "age_edges"})
 
 
@@ -183,8 +183,8 @@ Find = _find_model()
 
 
 def _types_model() -> type[BaseModel]:
-    """noise.types: the keyword options of pipeline.issue_types.detect (probabilities kept in range)."""
-    options = keyword_options("pipeline.issue_types", "detect")
+    """noise.types: the keyword options of pipeline.curation.issues.detect (probabilities kept in range)."""
+    options = keyword_options("pipeline.curation.issues.find", "detect")
     bounded = {"threshold": Share, "agreement": Annotated[float, Field(ge=0, lt=1)]}
     return create_model("Types", __base__=Section,
                         **{k: (bounded.get(k, t), d) for k, (t, d) in options.items()})
@@ -214,8 +214,8 @@ class Predict(Section):
 
 
 # TrainConfig knobs that are enums or bounded; knobs not named here are checked by type only.
-TRAIN_CHOICES = {"heads": ("pipeline.models", "HEAD_KINDS"), "schedule": ("pipeline.train", "SCHEDULES"),
-                 "amp": ("pipeline.train", "AMP_MODES"), "lr_scale": ("pipeline.train", "LR_SCALES")}
+TRAIN_CHOICES = {"heads": ("pipeline.model.factory", "HEAD_KINDS"), "schedule": ("pipeline.model.config", "SCHEDULES"),
+                 "amp": ("pipeline.model.config", "AMP_MODES"), "lr_scale": ("pipeline.model.config", "LR_SCALES")}
 POSITIVE, AT_LEAST_0, SHARE_BELOW_1 = dict(gt=0), dict(ge=0), dict(ge=0, lt=1)
 TRAIN_LIMITS = {"img_size": POSITIVE, "epochs": POSITIVE, "batch_size": POSITIVE, "lr": POSITIVE,
                 "weight_decay": AT_LEAST_0, "label_smoothing": SHARE_BELOW_1, "drop_rate": SHARE_BELOW_1,
@@ -227,7 +227,7 @@ STAGE_SET = {"seed"}  # TrainConfig fields the stage scripts fill in from elsewh
 def _train_model(name: str, **extra: Any) -> type[BaseModel]:
     """The train/oof section: TrainConfig's fields (defaults from TrainConfig) plus `extra`."""
     fields: dict[str, Any] = {}
-    for key, (kind, default) in dataclass_fields("pipeline.train", "TrainConfig").items():
+    for key, (kind, default) in dataclass_fields("pipeline.model.config", "TrainConfig").items():
         if key in STAGE_SET:
             continue
         if key in TRAIN_CHOICES:
@@ -252,7 +252,7 @@ Train = _train_model("Train", **{**{k: (Any, None) for k in popped("train.py")},
                                  "seed": (int | None, None)})
 Oof = _train_model("Oof", **{**{k: (Any, None) for k in popped("oof.py")},
                              "folds": (Annotated[int, Field(ge=2)], ...),
-                             "method": (_choices("pipeline.probe", "METHODS"), "network"),
+                             "method": (_choices("pipeline.curation.probe", "METHODS"), "network"),
                              "probe_c": (Annotated[float, Field(gt=0)], 1e-3),
                              "draws": (PositiveInt, 1)})
 class Params(Section):
@@ -329,7 +329,7 @@ def _check_values(p: Params) -> list[str]:
     for section in ("oof", "train"):
         loss = getattr(p, section).loss
         terms = loss if isinstance(loss, Mapping) else [t.split("*")[-1] for t in str(loss).replace(" ", "").split("+")]
-        losses = constants("pipeline.models")["LOSSES"]
+        losses = constants("pipeline.model.factory")["LOSSES"]
         if not terms or any(t not in losses for t in terms):
             out.append(f"{section}.loss = {loss!r}: should be one of {', '.join(losses)} or a mix like "
                        "'ce+f1', '0.7*ce+0.3*f1' or {ce: 0.7, f1: 0.3}")
@@ -367,7 +367,7 @@ def _check_files(p: Params, base: Path) -> list[str]:
 def _check_hub(p: Params) -> list[str]:
     """`pretrained: true` (with no pretrained_file) needs timm's hub weights: cached, or a hub that
     answers. Checked here so `dvc repro` stops in `check`, not after faces; imports timm only then."""
-    from pipeline import hub
+    from pipeline.features import hub
 
     out = []
     for section in ("oof", "train"):
@@ -384,7 +384,7 @@ def check_corrections(path: str | Path) -> list[str]:
     """One line per bad row of a corrections file (read with its own reader), or one for the file."""
     import numpy as np
 
-    from pipeline import corrections as C
+    from pipeline.curation import corrections as C
     from pipeline import labels as L
 
     try:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import stage
-from pipeline.embed import age_band, extract
+from pipeline.features.embed import age_band, extract
 from pipeline.files import write_npy
 
 params = stage.start()

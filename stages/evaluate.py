@@ -6,10 +6,10 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import stage
-from pipeline.evaluate import (classification_metrics, confusion_table, per_class_f1, plot_confusion,
-                               plot_training_curves, truth_labels)
-from pipeline.curation_metrics import score_issues, score_types
+from pipeline.curation.metrics import score_issues, score_types, truth_labels
 from pipeline.files import write_csv, write_json
+from pipeline.model.evaluate import (classification_metrics, confusion_table, per_class_f1, plot_confusion,
+                                     plot_training_curves)
 
 params = stage.start()
 edges = params["relabel"]["age_edges"]

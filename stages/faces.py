@@ -5,7 +5,7 @@ import pandas as pd
 from PIL import Image
 
 from pipeline import stage
-from pipeline.faces import contact_sheet, pick_samples, process, summarize
+from pipeline.faces.detect import contact_sheet, pick_samples, process, summarize
 from pipeline.files import atomic_path, write_json, write_parquet
 
 

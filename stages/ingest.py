@@ -8,7 +8,7 @@ from rich.console import Console
 
 from pipeline import stage
 from pipeline.files import write_csv, write_parquet
-from pipeline.ingest import IngestError, ingest, summary_table
+from pipeline.data.ingest import IngestError, ingest, summary_table
 
 OUT = Path("data/interim")
 

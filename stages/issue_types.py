@@ -1,4 +1,4 @@
-"""issue_types: duplicated persons, outlier images and unusable photos (pipeline.issue_types) ->
+"""issue_types: duplicated persons, outlier images and unusable photos (pipeline.curation.issues) ->
 data/interim/issue_types.csv, merged into the one issue list by the noise stage."""
 
 import numpy as np
@@ -6,7 +6,8 @@ import pandas as pd
 
 from pipeline import stage
 from pipeline.files import write_csv
-from pipeline.issue_types import DETECTOR_KINDS, detect
+from pipeline.curation.issues import detect
+from pipeline.labels import DETECTOR_KINDS
 
 params = stage.start()
 manifest = pd.read_parquet("data/interim/manifest.parquet")

@@ -7,8 +7,7 @@ import pandas as pd
 
 from pipeline import stage
 from pipeline.files import write_csv, write_json
-from pipeline.issue_types import unusable_images
-from pipeline.noise import find_issues, health_summary, sort_issues
+from pipeline.curation.noise import find_issues, health_summary, sort_issues, unusable_images
 
 params = stage.start()
 edges = params["relabel"]["age_edges"]

@@ -5,10 +5,11 @@ each averaged over `oof.draws` draws of the person folds (seeds seed, seed + 1, 
 import numpy as np
 import pandas as pd
 
-from pipeline import probe, stage
+from pipeline import stage
+from pipeline.curation import probe
 from pipeline.files import write_npz
-from pipeline.folds import duplicate_pairs, person_folds, person_strata
-from pipeline.noise import head_labels
+from pipeline.curation.folds import duplicate_pairs, person_folds, person_strata
+from pipeline.labels import head_labels
 
 params = stage.start(hub=True)
 cfg = dict(params["oof"])
@@ -25,8 +26,8 @@ args = (labels["label"].to_numpy(), labels["person_id"].to_numpy(), person_strat
 ages = labels["age"].to_numpy(dtype=float)
 parts = []
 if method in ("network", "ensemble"):
-    from pipeline import distributed as D  # torch and timm: imported only when networks train (~7 s here)
-    from pipeline.train import TrainConfig, out_of_fold
+    from pipeline.model.config import TrainConfig
+    from pipeline.model.oof import out_of_fold, out_of_fold_spread  # torch and timm: only when networks train
 
     stage.pin_threads(params)
     tcfg = TrainConfig.from_dict({**cfg, "seed": params["seed"]})
@@ -35,7 +36,7 @@ if method in ("network", "ensemble"):
     for seed in seeds:
         kw = dict(k=k, cfg=tcfg, seed=seed, ages=ages, together=pairs)
         if tcfg.nproc > 1:  # folds side by side, one process each (GPU i mod count); same result on CPU
-            nets.append(D.out_of_fold_spread("data/interim/crops.npy", len(rows), *args, nproc=tcfg.nproc, **kw))
+            nets.append(out_of_fold_spread("data/interim/crops.npy", len(rows), *args, nproc=tcfg.nproc, **kw))
         else:
             nets.append(out_of_fold(crops, *args, **kw))
     parts.append(probe.ensemble(*nets))

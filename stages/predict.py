@@ -7,7 +7,7 @@ import pandas as pd
 
 from pipeline import stage
 from pipeline.files import write_csv, write_parquet
-from pipeline.predict import predict_eval
+from pipeline.model.predict import predict_eval
 
 params = stage.start()
 info = pd.read_csv(Path(params["data"]["root"]) / "eval" / "info.csv", dtype={"ImageID": str})

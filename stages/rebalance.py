@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline import stage
-from pipeline.corrections import read_all
-from pipeline.curation_metrics import action_effects
+from pipeline.curation.corrections import read_all
+from pipeline.curation.metrics import action_effects
 from pipeline.files import write_json, write_parquet
-from pipeline.folds import curation_folds, duplicate_pairs
-from pipeline.rebalance import apply_noise_action, apply_review, class_weights
+from pipeline.curation.folds import curation_folds, duplicate_pairs
+from pipeline.curation.rebalance import apply_noise_action, apply_review, class_weights
 
 params = stage.start()
 p, noise, edges = params["rebalance"], params["noise"], params["relabel"]["age_edges"]

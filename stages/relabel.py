@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import stage
-from pipeline.corrections import read_all
+from pipeline.curation.corrections import read_all
 from pipeline.files import write_json, write_parquet
-from pipeline.relabel import relabel
+from pipeline.curation.relabel import relabel
 
 params = stage.start()["relabel"]
 outside = [f for f in params["corrections"] if not Path(f).resolve().is_relative_to(Path("corrections").resolve())]

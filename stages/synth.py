@@ -6,7 +6,7 @@ from pathlib import Path
 from pipeline import stage
 from pipeline.files import atomic_dir
 from pipeline.params import SYNTHETIC_ROOT
-from pipeline.synth import generate
+from pipeline.data.synth import generate
 
 OUT = Path(SYNTHETIC_ROOT)
 

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 from dvclive import Live
 
-from pipeline import distributed as D
+from pipeline.model import distributed as D
 from pipeline import stage
 from pipeline.files import write_parquet
-from pipeline.rebalance import class_weights
-from pipeline.train import TrainConfig, fit, predict_proba, save_checkpoint
+from pipeline.curation.rebalance import class_weights
+from pipeline.model.config import TrainConfig
+from pipeline.model.train import fit, predict_proba, save_checkpoint
 
 params = stage.start(hub=True)
 cfg_dict = dict(params["train"])

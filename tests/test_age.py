@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.age import debias, person_ages, pool, wrong_bin_probability
+from pipeline.curation.age import debias, person_ages, pool, wrong_bin_probability
 from pipeline.labels import age_bin
 
 EDGES = (30, 58)

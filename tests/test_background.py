@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from pipeline.background import load_segmenter, strip_background
+from pipeline.faces.background import load_segmenter, strip_background
 
 FILL = (127, 127, 127)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.calibration import Mirror, fit_mirror
+from pipeline.curation.mixture import Mirror, fit_mirror
 
 
 def test_fit_mirror_recovers_the_noise_share_and_separation():

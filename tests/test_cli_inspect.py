@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from pipeline import labels as L
 from pipeline.cli import app
-from pipeline.corrections import apply_corrections, read_corrections
+from pipeline.curation.corrections import apply_corrections, read_corrections
 
 EDGES = (30, 60)
 PERSONS = {"000001": (0, 45), "000002": (1, 22), "000003": (0, 61)}

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pipeline import labels as L
-from pipeline.corrections import (CORRECTION_COLUMNS, append_decisions, apply_corrections, decided,
+from pipeline.curation.corrections import (CORRECTION_COLUMNS, append_decisions, apply_corrections, decided,
                                   read_corrections, target_ages)
 
 EDGES = (30, 60)
@@ -124,8 +124,10 @@ def test_public_fixes_file_applies_cleanly():
     assert len(public) == 19 and (public["decision"] == "accept").all() and (public["image_id"] == "*").all()
     persons = public["person_id"].unique()
     labels = make_labels(persons, ages=[45] * len(persons), genders=[0] * len(persons))
+    missing = persons[0]
+    out, unmatched = apply_corrections(labels[labels["person_id"] != missing], public, age_edges=EDGES)
+    assert unmatched["person_id"].tolist() == [missing] and unmatched["reason"].tolist() == ["no such person"]
     out, unmatched = apply_corrections(labels, public, age_edges=EDGES)
-    assert unmatched.empty
     corrected = set(out.loc[out["corrected"] != "", "person_id"])
     # the male->male gender fixes change nothing here; every other fix changes its person
     assert corrected == set(public.loc[public["value"] != "male", "person_id"])
@@ -161,7 +163,7 @@ def test_two_concurrent_writers_lose_nothing_and_never_leave_a_half_line(tmp_pat
 
 
 def test_clear_removes_only_the_given_decisions(tmp_path):
-    from pipeline.corrections import clear_decisions
+    from pipeline.curation.corrections import clear_decisions
 
     path = tmp_path / "corrections.csv"
     a = pd.DataFrame([issue("gender:000001", "000001", "*", "gender", "male", "female", "gender")])
@@ -183,7 +185,7 @@ def test_clear_removes_only_the_given_decisions(tmp_path):
     ("quality", "dark", False, False), ("outlier", "000123", False, False),
 ])
 def test_check_value(field, value, swap, ok):
-    from pipeline.corrections import check_value
+    from pipeline.curation.corrections import check_value
 
     if ok:
         assert check_value(field, value, swap=swap) == value

@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import distributed as D
-from pipeline.train import TrainConfig, load_checkpoint, out_of_fold
+from pipeline.model import distributed as D
+from pipeline.model.config import TrainConfig
+from pipeline.model.oof import out_of_fold, out_of_fold_spread
+from pipeline.model.train import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 COLOURS = {0: (230, 30, 30), 1: (30, 30, 230), 9: (30, 230, 30), 17: (230, 230, 30)}
@@ -105,7 +107,7 @@ def test_oof_folds_spread_over_two_processes_equal_one(tmp_path):
     kw = dict(k=3, cfg=cfg, seed=0, progress=False)
     torch.set_num_threads(1)
     one = out_of_fold(crops, labels, person, labels, **kw)
-    spread = D.out_of_fold_spread(str(tmp_path / "crops.npy"), len(labels), labels, person, labels, nproc=2,
+    spread = out_of_fold_spread(str(tmp_path / "crops.npy"), len(labels), labels, person, labels, nproc=2,
                                   threads=1, **{k: v for k, v in kw.items() if k != "progress"})
     assert set(one) == set(spread)
     for key in one:

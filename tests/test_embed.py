@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline import embed
+from pipeline.features import embed
 
 
 def test_features_are_the_head_after_six_pooled_blocks():

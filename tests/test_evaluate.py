@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import labels as L
-from pipeline.evaluate import (classification_metrics, confusion_table, per_class_f1, plot_confusion,
+from pipeline.model.evaluate import (classification_metrics, confusion_table, per_class_f1, plot_confusion,
                                truth_labels)
 
 
@@ -42,7 +42,7 @@ def test_truth_labels_use_true_columns_and_edges():
 
 
 def test_training_curves_png_from_dvclive_tsvs(tmp_path):
-    from pipeline.evaluate import plot_training_curves
+    from pipeline.model.evaluate import plot_training_curves
 
     metrics = tmp_path / "fold0" / "plots" / "metrics"
     metrics.mkdir(parents=True)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from skimage import data
 
-from pipeline.faces import (FACE_COLUMNS, contact_sheet, crop_box, detect, extract, make_crop,
+from pipeline.faces.detect import (FACE_COLUMNS, contact_sheet, crop_box, detect, extract, make_crop,
                             load_detectors, person_boxes, pick_samples, process, summarize)
-from pipeline.imageio import write_rgb
+from pipeline.data.imageio import write_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 FILL = (127, 127, 127)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.folds import person_folds
+from pipeline.curation.folds import person_folds
 
 
 def _persons(n_per_class: int = 8, classes: int = 6, images: int = 7):
@@ -44,7 +44,7 @@ def test_fewer_persons_than_folds_is_a_clear_error():
 def test_a_duplicated_person_never_straddles_folds_after_the_fix():
     """Person 'b' is 'a' filed again: on person ids alone the folds split them (a leak); grouped by
     `same_person_groups` with the flagged pair they sit in one fold for every seed."""
-    from pipeline.folds import same_person_groups
+    from pipeline.curation.folds import same_person_groups
 
     persons = np.repeat([f"p{i:02d}" for i in range(20)] + ["a", "b"], 7)
     strat = np.zeros(len(persons), int)
@@ -58,7 +58,7 @@ def test_a_duplicated_person_never_straddles_folds_after_the_fix():
 
 
 def test_same_person_groups_joins_chains_and_keeps_others():
-    from pipeline.folds import same_person_groups
+    from pipeline.curation.folds import same_person_groups
 
     g = same_person_groups(np.array(["c", "b", "a", "d"]), [("c", "b"), ("b", "a")])
     assert g.tolist() == ["a", "a", "a", "d"]
@@ -69,7 +69,7 @@ def test_duplicate_pairs_of_an_issue_list_keep_the_oof_folds_together():
     put the copy in its original's fold, and nobody else moves; other fields join nothing."""
     import pandas as pd
 
-    from pipeline.folds import duplicate_pairs
+    from pipeline.curation.folds import duplicate_pairs
 
     issues = pd.DataFrame({"field": ["duplicate", "quality", "gender"], "person_id": ["p09", "p03", "p04"],
                            "suggested": ["p02", "exclude", "female"]})
@@ -104,7 +104,7 @@ def test_curation_folds_do_not_move_when_labels_are_fixed():
     """Relabelling flagged persons (gender flips, an age bin) leaves every row in its fold, so a
     curated and a raw run split the same persons; stratifying on the curated labels, as before,
     moves many."""
-    from pipeline.folds import curation_folds
+    from pipeline.curation.folds import curation_folds
 
     given = _labels()
     curated = given.copy()
@@ -119,7 +119,7 @@ def test_curation_folds_do_not_move_when_labels_are_fixed():
 
 
 def test_curation_folds_keep_merged_and_flagged_duplicates_together_and_check_alignment():
-    from pipeline.folds import curation_folds
+    from pipeline.curation.folds import curation_folds
 
     given = _labels()
     curated = given.copy()

@@ -67,12 +67,21 @@ def repo(tmp_path_factory):
     return dst, env
 
 
-@pytest.mark.slow
-def test_b4_full_profile_end_to_end(repo):
-    import torch
-
+@pytest.fixture(scope="module")
+def baseline(repo):
+    """`dvc repro` of the tiny full profile, committed with its dvc.lock (what queued runs start from)."""
     root, env = repo
     out = _run(["dvc", "repro"], root, env)
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], root, env)
+    return root, env, out
+
+
+@pytest.mark.slow
+def test_b4_full_profile_end_to_end(baseline):
+    import torch
+
+    root, env, out = baseline
     assert "Running stage 'oof'" in out and "Running stage 'evaluate'" in out
     metrics = json.loads((root / "reports/metrics.json").read_text())
     assert 0 <= metrics["f1_macro"] <= 1 and "f1_macro" in metrics["truth"]
@@ -81,8 +90,6 @@ def test_b4_full_profile_end_to_end(repo):
         assert cfg["model"] == "efficientnet_b4" and cfg["pretrained"] and cfg["img_size"] == 48
     sub = (root / "submission.csv").read_text().splitlines()
     assert sub[0] == "ImageID,ans" and len(sub) == 1 + 4 * 7
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], root, env)
 
 
 def _queue_state(root: Path, env: dict) -> str:
@@ -90,13 +97,11 @@ def _queue_state(root: Path, env: dict) -> str:
 
 
 @pytest.mark.slow
-def test_a_queued_grid_of_two_runs_with_two_workers(repo):
+def test_a_queued_grid_of_two_runs_with_two_workers(baseline):
     """Two experiments queued, `dvc queue start -j 2`; the one naming an ignored file needs
     `--copy-paths` (the queue runs each experiment in a temporary copy of the git tree; DVC copies
     a file only into a folder the copy has: weights/.gitignore is tracked for that)."""
-    root, env = repo
-    if not (root / "dvc.lock").exists():
-        pytest.skip("needs the baseline run of test_b4_full_profile_end_to_end")
+    root, env, _ = baseline
     _run(["dvc", "exp", "run", "--queue", "-n", "epochs2", "-S", "train.epochs=2"], root, env)
     _run(["dvc", "exp", "run", "--queue", "-n", "b4file", "-S", "train.pretrained_file=weights/b4.pth",
           "--copy-paths", "weights/b4.pth"], root, env)

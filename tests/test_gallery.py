@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import labels as L
-from pipeline.gallery import png_data_uri, write_gallery
+from pipeline.review.gallery import png_data_uri, write_gallery
 
 
 def make(persons=("000001", "000002", "000003")):

@@ -15,9 +15,9 @@ import yaml
 from huggingface_hub import constants
 from safetensors.torch import save_file
 
-from pipeline import hub
-from pipeline.models import create_model
-from pipeline.train import TrainConfig, build_model
+from pipeline.features import hub
+from pipeline.model.factory import create_model
+from pipeline.model.train import TrainConfig, build_model
 
 REPO = Path(__file__).resolve().parents[1]
 

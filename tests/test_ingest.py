@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline.imageio import read_rgb
-from pipeline.ingest import (
+from pipeline.data.imageio import read_rgb
+from pipeline.data.ingest import (
     MANIFEST_COLUMNS,
     IngestError,
     PersonRow,

@@ -120,14 +120,14 @@ def test_broken_yaml_is_one_line(workdir):
 
 def test_schema_read_from_source_matches_the_code():
     """The check reads TrainConfig and find_issues from source (no torch import); same as importing."""
-    from pipeline.noise import find_issues
-    from pipeline.train import TrainConfig
+    from pipeline.curation.noise import find_issues
+    from pipeline.model.train import TrainConfig
 
-    fields = P.dataclass_fields("pipeline.train", "TrainConfig")
+    fields = P.dataclass_fields("pipeline.model.config", "TrainConfig")
     assert {k: d for k, (_, d) in fields.items()} == {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     real = {n: p for n, p in inspect.signature(find_issues).parameters.items()
             if p.kind is p.KEYWORD_ONLY and n != "age_edges"}  # age_edges comes from relabel, not noise.find
-    options = {k: v for k, v in P.keyword_options("pipeline.noise", "find_issues").items() if k != "age_edges"}
+    options = {k: v for k, v in P.keyword_options("pipeline.curation.noise", "find_issues").items() if k != "age_edges"}
     assert {k: d for k, (_, d) in options.items()} == {n: p.default for n, p in real.items()}
     hints = typing.get_type_hints(find_issues)
     for name, (kind, _) in options.items():
@@ -149,7 +149,7 @@ def test_timm_list_is_the_installed_timm():
 
 
 def test_every_train_knob_is_in_params_yaml():
-    fields = set(P.dataclass_fields("pipeline.train", "TrainConfig")) - P.STAGE_SET
+    fields = set(P.dataclass_fields("pipeline.model.config", "TrainConfig")) - P.STAGE_SET
     assert fields <= set(BASE["train"]), sorted(fields - set(BASE["train"]))
 
 

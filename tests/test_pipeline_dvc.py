@@ -80,7 +80,7 @@ def test_a_review_decision_reruns_only_what_follows_oof(repo):
     alone, `dvc repro` skips oof and noise, and the fix reaches the training set."""
     import pandas as pd
 
-    from pipeline.corrections import append_decisions
+    from pipeline.curation.corrections import append_decisions
     from pipeline.review.rerun import rerun_plan
 
     _run(["dvc", "repro"], repo)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chromium import launch
-from pipeline.plots_template import offline_template
+from pipeline.review.plots_template import offline_template
 
 REPO = Path(__file__).resolve().parents[1]
 

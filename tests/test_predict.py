@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from pipeline.predict import submission
+from pipeline.model.predict import submission
 
 
 def test_submission_keeps_info_order_and_fills_unreadable_images():
@@ -15,8 +15,8 @@ def test_submission_keeps_info_order_and_fills_unreadable_images():
 def test_soft_vote_averages_the_saved_fold_models(tmp_path):
     import torch
 
-    from pipeline.predict import soft_vote
-    from pipeline.train import TrainConfig, build_model, predict_proba, save_checkpoint
+    from pipeline.model.predict import soft_vote
+    from pipeline.model.train import TrainConfig, build_model, predict_proba, save_checkpoint
 
     torch.set_num_threads(1)
     crops = np.random.default_rng(0).integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
@@ -38,7 +38,7 @@ def test_predict_cli_writes_submission_in_info_order(tmp_path):
     from typer.testing import CliRunner
 
     from pipeline.cli import app
-    from pipeline.train import TrainConfig, build_model, save_checkpoint
+    from pipeline.model.train import TrainConfig, build_model, save_checkpoint
 
     torch.set_num_threads(1)
     manifest = pd.DataFrame({"image_id": ["p/mask1", "p/normal", "e1.jpg", "e2.jpg"],

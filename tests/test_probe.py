@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline import labels as L
-from pipeline import probe
+from pipeline.curation import probe
 
 
 def _data(n_persons: int = 60, seed: int = 0):

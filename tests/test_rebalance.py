@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from pipeline import labels as L
-from pipeline.rebalance import apply_noise_action, class_weights
+from pipeline.curation.rebalance import apply_noise_action, class_weights
 
 STEMS = list(L.MASK_FILES)
 
@@ -72,7 +72,7 @@ def test_per_field_override_and_its_validation():
 
 
 def test_review_decisions_apply_after_oof_and_leave_the_automatic_action():
-    from pipeline.rebalance import apply_review
+    from pipeline.curation.rebalance import apply_review
 
     labels = _labels().assign(age=25, corrected="")
     issues = ISSUES.assign(issue_id=["gender:p1", "mask:p2/normal", "mask:p2/incorrect_mask"],

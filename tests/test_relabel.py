@@ -1,7 +1,7 @@
 import pandas as pd
 
 from pipeline import labels as L
-from pipeline.relabel import relabel
+from pipeline.curation.relabel import relabel
 
 
 def _manifest() -> pd.DataFrame:

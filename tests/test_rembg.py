@@ -8,7 +8,7 @@ import numpy as np
 import yaml
 from skimage import data
 
-from pipeline.background import load_segmenter
+from pipeline.faces.background import load_segmenter
 
 REPO = Path(__file__).resolve().parents[1]
 U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"  # rembg's own u2netp.onnx release

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.corrections import read_corrections
+from pipeline.curation.corrections import read_corrections
 from pipeline.review.app import create_app
 from review_data import make_review_set
 

@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from chromium import launch
-from pipeline.corrections import read_corrections
+from pipeline.curation.corrections import read_corrections
 from pipeline.review.app import create_app
 from review_data import make_review_set
 

@@ -9,10 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.labels import GENDERS, age_bin
-from pipeline.synth import (
+from pipeline.labels import GENDERS, STEMS, age_bin
+from pipeline.data.synth import (
     AGE_EDGES,
-    STEMS,
     assign_noise,
     generate,
     render_person,

@@ -4,9 +4,10 @@ import torch
 from dvclive import Live
 
 from pipeline import labels as L
-from pipeline.folds import person_folds
-from pipeline.train import (TrainConfig, epoch_batches, fit, load_checkpoint, out_of_fold, predict,
-                            predict_proba, save_checkpoint)
+from pipeline.curation.folds import person_folds
+from pipeline.model.config import TrainConfig
+from pipeline.model.oof import out_of_fold
+from pipeline.model.train import epoch_batches, fit, load_checkpoint, predict, predict_proba, save_checkpoint
 
 torch.set_num_threads(1)
 

@@ -4,8 +4,8 @@ import pytest
 import timm
 import torch
 
-from pipeline import weights
-from pipeline.models import create_model
+from pipeline.features import weights
+from pipeline.model.factory import create_model
 
 
 def _renamed(model: torch.nn.Module) -> OrderedDict:

@@ -1,5 +1,5 @@
 """The review web app behind `curate inspect-noise --serve`: one issue at a time with the person's
-photos, keyboard decisions written at once to the corrections file (pipeline.corrections, the one
+photos, keyboard decisions written at once to the corrections file (pipeline.curation.corrections, the one
 writer). FastAPI + uvicorn; the page and its script and style are served from static/, nothing
 from the network."""
 
@@ -20,7 +20,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 from pipeline import labels as L
-from pipeline.corrections import (EXCLUDE, KEY, PERSON, SWAP, TYPE_FIELDS, append_decisions, check_value,
+from pipeline.curation.corrections import (EXCLUDE, KEY, PERSON, SWAP, TYPE_FIELDS, append_decisions, check_value,
                                   clear_decisions, decision_keys, read_corrections)
 from pipeline.review.rerun import rerun_plan
 

@@ -1,0 +1,91 @@
+"""The rebalance stage: act on flagged label issues, then person-stratified folds and weights."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipeline import labels as L
+from pipeline.curation.corrections import TYPE_FIELDS, apply_corrections, decided, plain_label
+from pipeline.labels import DETECTOR_KINDS
+
+ACTIONS = ("relabel", "drop", "none")
+BALANCING = ("weighted", "loss", "none")
+
+
+def apply_review(labels: pd.DataFrame, issues: pd.DataFrame, decisions: pd.DataFrame, *,
+                 age_edges: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Apply the reviewers' decisions after the OOF stage -> (labels with accepted corrections,
+    the issues nobody decided, the decisions that match no person/image).
+
+    Accepted fixes change the labels here, not before the OOF models, so an accept reruns only
+    rebalance and what follows. Decided issues leave the automatic `noise.action`: an accepted
+    fix is already applied and a rejected issue means the label is right. `corrected` lists the
+    fields changed before OOF (relabel.corrections) and here."""
+    before = labels["corrected"] if "corrected" in labels else pd.Series("", index=labels.index)
+    out, unmatched = apply_corrections(labels, decisions, age_edges=age_edges)
+    out["corrected"] = [",".join(dict.fromkeys(f for f in f"{a},{b}".split(",") if f))
+                        for a, b in zip(before.to_numpy(), out["corrected"])]
+    left = issues[~decided(issues, decisions)] if len(issues) else issues
+    return out, left, unmatched
+
+
+def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: str,
+                       age_edges: Sequence[int], min_score: float = 0.0,
+                       per_field: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Relabel (to the suggestion) or drop the rows each issue names; `none` is the raw baseline.
+
+    `per_field` overrides the action for one field, e.g. {"age": "drop"}: age flags near a bin
+    edge are often the model's doubt rather than a wrong label, and dropping an ambiguous person
+    costs less than moving a right label into the wrong bin. `action="none"` turns all off.
+
+    Person-level issues (image_id "*") act on all of the person's rows; the caller leaves out the
+    issues a person rejected. Adds an `action` column naming what was done to each row.
+
+    Beyond wrong labels (pipeline.curation.issues): `duplicate` relabel merges the copy into the
+    other person id (one person for the folds), drop excludes the copy; `outlier` and `quality`
+    exclude the image under relabel or drop (there is no label to fix). Rows of kind `fallback`
+    or `face_box` (a face-detector failure on a photo the quality model does not call unusable)
+    are for review only."""
+    per_field = dict(per_field or {})
+    for name, value in {"noise.action": action, **{f"noise.per_field.{k}": v for k, v in per_field.items()}}.items():
+        if value not in ACTIONS:
+            raise ValueError(f"{name} must be one of {ACTIONS}, got {value!r}")
+    out = labels.copy()
+    out["action"] = ""
+    if action == "none" or issues.empty:
+        return out
+    todo = issues[issues["score"] >= min_score]
+    names = {"mask": L.MASKS, "gender": L.GENDERS, "age": L.age_bin_names(age_edges)}
+    column = {"mask": "mask", "gender": "gender", "age": "age_bin"}
+    if "kind" in todo:
+        todo = todo[~todo["kind"].astype(str).isin(DETECTOR_KINDS)]
+    for issue in todo.itertuples():
+        act = per_field.get(issue.field, action)
+        if act == "none":
+            continue
+        if issue.image_id == "*":
+            rows = out["person_id"].astype(str) == str(issue.person_id)
+        else:
+            rows = out["image_id"] == issue.image_id
+        if issue.field == "duplicate" and act == "relabel":
+            out.loc[rows, "person_id"] = str(issue.suggested)
+        elif act == "drop" or issue.field in TYPE_FIELDS:
+            out.loc[rows, "excluded"] = True
+        else:
+            out.loc[rows, column[issue.field]] = names[issue.field].index(plain_label(issue.suggested))
+        out.loc[rows, "action"] = out.loc[rows, "action"] + f"{act}:{issue.field};"
+    out["label"] = L.encode(out["mask"], out["gender"], out["age_bin"])
+    return out
+
+
+def class_weights(label: np.ndarray, *, power: float = 1.0) -> np.ndarray:
+    """Inverse class frequency ** power, normalised to mean 1 over the present classes;
+    absent classes get 0."""
+    counts = np.bincount(np.asarray(label), minlength=L.NUM_CLASSES).astype(float)
+    w = np.zeros(L.NUM_CLASSES)
+    present = counts > 0
+    w[present] = (counts[present].sum() / counts[present]) ** power
+    return w / w[present].mean()

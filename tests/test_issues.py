@@ -1,0 +1,301 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.curation import mixture
+from pipeline.curation.issues import duplicates, evidence, find, outliers, quality
+from pipeline import labels as L
+from pipeline.data.synth import degrade, render_person, sample_person
+
+STEMS = list(L.MASK_FILES)
+SIZE = (96, 128)
+
+
+def _persons(n: int, *, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """n real synthetic persons' seven photos, small."""
+    return {f"{i + 1:06d}": render_person(sample_person(seed, "train", i), seed=seed, image_size=SIZE)
+            for i in range(n)}
+
+
+def _crop(photo: np.ndarray) -> np.ndarray:
+    import cv2
+
+    h, w = photo.shape[:2]
+    return cv2.resize(photo[int(0.1 * h):int(0.1 * h) + w, :], (64, 64), interpolation=cv2.INTER_AREA)
+
+
+def test_tail_mixture_recovers_a_planted_tail():
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(0, 1, 2000), rng.normal(9, 1.5, 40)])
+    fit = mixture.fit_tail(z)
+    assert 0.01 < fit.share < 0.04 and 7 < fit.mu < 11
+    p = fit.posterior(z)
+    assert (p[-40:] > 0.9).mean() > 0.95 and (p[:2000] > 0.5).mean() < 0.002
+    assert (fit.posterior(np.array([-8.0])) == 0).all()  # the lower tail is never an issue
+    below = np.array([fit.mu / 2 - 0.5])
+    assert fit.posterior(below) == 0 and 0 < fit.posterior(below, cut=0.0) < 0.5  # the cut, and lowering it
+
+
+def test_robust_z_within_groups():
+    x = np.array([1.0, 2, 3, 100, 101, 102])
+    z = mixture.robust_z(x, np.array([0, 0, 0, 1, 1, 1]))
+    assert np.allclose(z[:3], z[3:]) and z[1] == 0
+
+
+def test_embeddings_from_the_bundled_imagenet_weights():
+    photos = _persons(2)
+    crops = np.stack([_crop(photos["000001"]["mask1"]), _crop(photos["000001"]["mask1"]),
+                      _crop(photos["000002"]["normal"])])
+    e = evidence.embed_crops(crops, size=64)
+    assert e.shape == (3, 1280) and np.allclose(np.linalg.norm(e, axis=1), 1)
+    assert np.allclose(e[0], e[1]) and e[0] @ e[2] < 0.99
+
+
+def _frame_of(photos: dict[str, dict[str, np.ndarray]]):
+    ids = [(p, s) for p in photos for s in STEMS]
+    frame = pd.DataFrame({"image_id": [f"{p}/{s}" for p, s in ids], "person_id": [p for p, _ in ids],
+                          "method": "short", "face_width": 0.4})
+    images = [photos[p][s] for p, s in ids]
+    return frame, images
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """24 persons; 000025 is 000003 again (same session, new poses: the test's plain crops keep
+    the background, which the pipeline's crops remove), 000007/mask2 is a stranger, 000011/mask4
+    is made dark, 000015/normal blurred."""
+    import dataclasses
+
+    from pipeline.data.synth import outlier_photo, sample_look
+
+    photos = _persons(24)
+    original = sample_person(0, "train", 2)
+    copy = dataclasses.replace(original, index=24, person_id="000025")
+    look = sample_look(original, 0)
+    photos["000025"] = render_person(copy, seed=0, image_size=SIZE, look=look)
+    photos["000007"]["mask2"] = outlier_photo("stranger", 0, 0, 99, SIZE)
+    rng = np.random.default_rng(1)
+    photos["000011"]["mask4"] = degrade(photos["000011"]["mask4"], "dark", rng)
+    photos["000015"]["normal"] = degrade(photos["000015"]["normal"], "blurred", rng)
+    frame, images = _frame_of(photos)
+    crops = np.stack([_crop(im) for im in images])
+    features = evidence.embed_crops(crops, size=128)
+    stats, scene = evidence.photo_evidence(images)
+    issues = find.find_type_issues(frame, features, stats, grid=evidence.colour_grid(crops),
+                                outlier_grid=evidence.identity_grid(crops), scene=scene)
+    scores = outliers.outlier_scores(features, frame["person_id"].to_numpy(), frame["image_id"].str[7:].to_numpy(),
+                                     grid=evidence.identity_grid(crops), scene=scene)
+    return {"issues": issues, "outliers": scores.assign(image_id=frame["image_id"]),
+            "inputs": (frame, features, stats)}
+
+
+def test_identity_grid_leaves_out_the_mask_band():
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, (1, 40, 40, 3), dtype=np.uint8)
+    other_mask = crop.copy()
+    other_mask[:, 18:32] = rng.integers(0, 256, (1, 14, 40, 3), dtype=np.uint8)  # 45 % to 80 %: the mask
+    other_shirt = crop.copy()
+    other_shirt[:, 34:] = 255 - other_shirt[:, 34:]
+    grids = [evidence.identity_grid(c) for c in (crop, other_mask, other_shirt)]
+    assert grids[0].shape == (1, 2 * 4 * 4 * 4)
+    np.testing.assert_array_equal(grids[0], grids[1])       # another mask: the same person
+    assert np.abs(grids[0] - grids[2]).max() > 0.1          # other clothes: not
+    assert np.abs(evidence.colour_grid(crop) - evidence.colour_grid(other_mask)).max() > 0  # the whole crop's grid sees the mask
+
+
+def test_planted_duplicate_is_found_with_the_other_id(planted):
+    planted = planted["issues"]
+    dup = planted[planted["field"] == "duplicate"]
+    assert len(dup) >= 1
+    top = dup.iloc[0]
+    assert {top["person_id"], top["suggested"]} == {"000003", "000025"} and top["person_id"] == "000025"
+    assert top["image_id"] == "*" and top["issue_id"] == "duplicate:000025" and top["score"] >= 0.5
+
+
+def test_duplicates_compare_the_duplicate_features(planted):
+    """`duplicate_features` (the stage passes the 192-px head) is what persons are matched on."""
+    frame, features, stats = planted["inputs"]
+    noise = evidence.unit(np.random.default_rng(0).normal(size=features.shape))
+
+    def copies(**kw):
+        issues = find.find_type_issues(frame, kw.pop("features"), stats, use_datalab=False, **kw)
+        dup = issues[issues["field"] == "duplicate"]
+        return set(zip(dup["person_id"], dup["suggested"]))
+
+    pair = ("000025", "000003")
+    assert pair in copies(features=noise, duplicate_features=features)
+    assert pair not in copies(features=features, duplicate_features=noise)
+    assert pair in copies(features=features)  # default: the features
+
+
+def test_metadata_ratio_against_the_share_of_persons_who_share_it():
+    everyone = np.array(["f|30", "f|30", "m|41", "m|52"])  # 1 of 6 pairs of persons agree
+    ratio = duplicates.metadata_ratio(np.array(["f|30", "f|30"]), np.array(["f|30", "m|41"]), everyone, agreement=0.9)
+    np.testing.assert_allclose(ratio, [0.9 / (1 / 6), 0.1 / (5 / 6)])
+    assert (duplicates.metadata_ratio(everyone, everyone[::-1], everyone, agreement=0.0) == 1).all()  # off
+    with pytest.raises(ValueError, match="agreement"):
+        duplicates.metadata_ratio(everyone, everyone, everyone, agreement=1.0)
+
+
+def test_with_ratio_is_bayes_on_the_odds_and_keeps_certainties():
+    np.testing.assert_allclose(duplicates.with_ratio(np.array([0.5, 0.2, 0.0, 1.0]), np.array([3.0, 0.25, 100.0, 0.01])),
+                               [0.75, 1 / 17, 0.0, 1.0])
+
+
+def test_duplicate_metadata_weighs_the_pair_the_photos_proposed(planted):
+    """The copy filed with its original's gender and age scores higher, with another age lower;
+    persons whose best match is no closer than the typical one (z <= 0) stay at 0 whatever their
+    metadata."""
+    frame, features, stats = planted["inputs"]
+    persons = frame["person_id"].to_numpy()
+    stems = frame["image_id"].str[7:].to_numpy()
+    ages = {p: 20 + i for i, p in enumerate(sorted(set(persons)))}
+
+    def score(copy_age=None, **kw):
+        meta = None if copy_age is None else \
+            np.array([f"f|{copy_age if p == '000025' else ages[p]}" for p in persons])
+        dup = duplicates.duplicate_scores(features, persons, stems, metadata=meta, **kw).set_index("person_id")
+        return dup
+
+    plain, same, other = score(), score(ages["000003"]), score(99)
+    assert plain.loc["000025", "other"] == "000003" and 0 < plain.loc["000025", "score"] < 1
+    assert same.loc["000025", "same_metadata"] and not other.loc["000025", "same_metadata"]
+    assert other.loc["000025", "score"] < plain.loc["000025", "score"] < same.loc["000025", "score"]
+    assert (same["score"][same["z"] <= 0] == 0).all() and (same["z"] <= 0).any()
+    assert score(ages["000003"], agreement=0.0)["score"].equals(plain["score"])
+
+
+def test_duplicate_detail_names_the_metadata_compared(planted):
+    frame, features, stats = planted["inputs"]
+    frame = frame.assign(gender="female", age=frame["person_id"].map(lambda p: 40 if p in ("000003", "000025")
+                                                                     else int(p)))
+    issues = find.find_type_issues(frame, features, stats, use_datalab=False)
+    dup = issues[issues["field"] == "duplicate"].iloc[0]
+    assert dup["person_id"] == "000025" and dup["detail"].endswith("; gender / age: female, 40 both)")
+
+
+def test_planted_quality_issues_are_found_with_the_reason(planted):
+    planted = planted["issues"]
+    q = planted[(planted["field"] == "quality") & (planted["score"] >= 0.5)].set_index("image_id")
+    assert q.loc["000011/mask4", "kind"] == "dark" and q.loc["000015/normal", "kind"] == "blurred"
+    assert (q["suggested"] == "exclude").all()
+
+
+def test_planted_stranger_ranks_first_among_the_persons_photos(planted):
+    ranked = planted["outliers"].sort_values("z", ascending=False)
+    clean = ~ranked["image_id"].isin(["000011/mask4", "000015/normal", "000007/mask2"])  # spoiled on purpose
+    assert ranked.set_index("image_id").loc["000007/mask2", "z"] > ranked.loc[clean, "z"].max()
+    out = planted["issues"]
+    out = out[out["field"] == "outlier"]
+    assert not out["image_id"].isin(["000011/mask4", "000015/normal"]).any()  # one type per image
+    room = ranked.set_index("image_id")["room"]  # the stranger brings another room; the dark and
+    assert room["000007/mask2"] >= 0.5           # the blurred photo were taken in the person's own
+    assert room["000011/mask4"] < 0.5 and room["000015/normal"] < 0.5
+
+
+def test_detector_failures_are_listed_but_not_scored_as_unusable():
+    """A fallback (no face found) and a face box three times the person's usual width (the
+    detector took something else) are listed as quality rows for review, scored by the photo."""
+    photos = _persons(12)
+    frame, images = _frame_of(photos)
+    frame.loc[3, "method"] = "centre"
+    frame.loc[12, "face_width"] = 1.2
+    crops = np.stack([_crop(im) for im in images])
+    issues = find.find_type_issues(frame, evidence.embed_crops(crops, embedder="pixels"), evidence.image_stats(images),
+                                use_datalab=False).set_index("image_id")
+    fallback, box = issues.loc[frame.loc[3, "image_id"]], issues.loc[frame.loc[12, "image_id"]]
+    assert fallback["field"] == "quality" and fallback["kind"] == "fallback" and "centre" in fallback["detail"]
+    assert box["field"] == "quality" and box["kind"] == "face_box" and "face box 3 x" in box["detail"]
+    assert fallback["score"] < 0.5 and box["score"] < 0.5
+    assert quality.box_scores(frame["face_width"].to_numpy(), frame["person_id"].to_numpy())["score"][12] >= 0.5
+
+
+def test_datalab_runs_on_the_features_and_joins_exact_copies_across_persons():
+    rng = np.random.default_rng(0)
+    f = evidence.unit(rng.normal(size=(40, 16)))
+    f[39] = f[3]  # an exact copy of another person's photo
+    lab = duplicates.datalab_issues(f, k=5)
+    assert set(lab.columns) == {"near_duplicate_sets", "is_near_duplicate", "outlier_score"}
+    assert 3 in lab.loc[39, "near_duplicate_sets"] and lab.loc[39, "is_near_duplicate"]
+
+
+def test_bad_embedder_is_refused():
+    with pytest.raises(ValueError, match="embedder"):
+        evidence.embed_crops(np.zeros((1, 8, 8, 3), np.uint8), embedder="resnet")  # type: ignore[arg-type]
+
+
+def test_unusable_images_are_outlier_and_quality_rows_at_the_threshold_and_detector_failures():
+    from pipeline.curation.noise import unusable_images
+
+    issues = pd.DataFrame({"field": ["outlier", "quality", "quality", "duplicate", "outlier", "quality"],
+                           "image_id": ["a/mask1", "b/normal", "c/mask2", "*", "d/mask3", "f/mask1"],
+                           "kind": ["outlier", "dark", "fallback", "duplicate", "outlier", "face_box"],
+                           "score": [0.9, 0.5, 0.2, 0.99, 0.49, 0.1]})
+    # c's fallback and f's odd face box, listed below the threshold, may not show the face
+    assert unusable_images(issues, threshold=0.5) == {"a/mask1", "b/normal", "c/mask2", "f/mask1"}
+    assert unusable_images(issues.drop(columns="kind"), threshold=0.5) == {"a/mask1", "b/normal"}
+    assert unusable_images(issues.iloc[:0], threshold=0.5) == set()
+
+
+def test_a_larger_separation_asks_for_evidence_further_out():
+    rng = np.random.default_rng(0)
+    z = np.r_[0.6 * rng.standard_t(3, 2000), np.linspace(6, 9, 10)]  # clean with a long tail; 10 far out
+    loose, strict = mixture.tail_probability(z, separation=4), mixture.tail_probability(z, separation=8)
+    assert (strict[2000:] >= 0.5).all() and (loose[2000:] >= 0.5).all()
+    assert (strict[:2000] >= 0.5).sum() < (loose[:2000] >= 0.5).sum()
+
+
+def test_crop_sharpness_drops_when_the_face_crop_is_blurred():
+    import cv2
+
+    crop = _crop(_persons(1)["000001"]["normal"])
+    soft = cv2.GaussianBlur(crop, (0, 0), 2.0)
+    sharp, blurred = evidence.crop_sharpness(np.stack([crop, soft]))
+    assert sharp - blurred > 1.0  # log Laplacian variance
+
+
+def test_a_blurred_face_in_a_sharp_photo_is_unusable_only_with_crop_sharpness():
+    """synth's `tiny`: a small sharp figure pasted on a blurred scene keeps the photo's sharpness
+    while the face crop the detector took is soft. A NaN crop sharpness (a fallback crop) is no evidence."""
+    rng = np.random.default_rng(0)
+    persons = np.repeat([f"{i:06d}" for i in range(40)], 7)
+    stats = pd.DataFrame({"brightness": 120.0, "clipped": 0.0, "sharpness": 5.0}, index=range(len(persons)))
+    crop = rng.normal(4, 0.2, len(persons))
+    crop[10] -= 3.0  # that photo's face crop alone is soft
+    without = quality.quality_scores(stats, persons)
+    with_crop = quality.quality_scores(stats.assign(crop_sharpness=crop), persons)
+    assert without["score"][10] < 0.5
+    assert with_crop["score"][10] >= 0.9 and with_crop["reason"][10] == "blurred"
+    assert (np.delete(with_crop["score"].to_numpy(), 10) < 0.5).all()
+    no_face = crop.copy()
+    no_face[10] = np.nan
+    assert quality.quality_scores(stats.assign(crop_sharpness=no_face), persons)["score"][10] < 0.5
+
+
+def test_tile_sharpness_sees_a_photo_blurred_around_a_small_sharp_figure():
+    """synth's `tiny`: the whole photo's Laplacian variance keeps the small figure's edges; the
+    median over tiles sees that most of the photo is soft."""
+    import cv2
+
+    photo = _persons(1)["000001"]["normal"]
+    tiny = degrade(photo, "tiny", np.random.default_rng(0))
+    gray = [cv2.resize(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY), (192, 256), interpolation=cv2.INTER_AREA)
+            for p in (photo, tiny)]
+    whole = [evidence._sharpness(g) for g in gray]
+    tiles = [evidence.tile_sharpness(g) for g in gray]
+    assert tiles[0] - tiles[1] > 1.5 and tiles[0] - tiles[1] > 2 * (whole[0] - whole[1])
+    assert evidence.photo_stats(tiny)["sharpness"] == pytest.approx(tiles[1])
+
+
+def test_scene_grid_keeps_the_room_through_exposure_and_tells_rooms_apart():
+    photos = _persons(6)
+    grids = {p: evidence.scene_grid([photos[p][s] for s in STEMS]) for p in photos}
+    within = [np.linalg.norm(g[i] - g[j]) for g in grids.values() for i in range(7) for j in range(i + 1, 7)]
+    between = [np.linalg.norm(grids[p][i] - grids[q][i]) for p in grids for q in grids if p < q for i in range(7)]
+    assert np.mean(within) < 0.5 * np.mean(between)  # one session, one room (the masks change)
+    a = photos["000001"]["mask1"]
+    dim = evidence.scene_grid([(a * 0.5).astype(np.uint8)])[0]
+    assert np.linalg.norm(dim - grids["000001"][0]) < 0.25 * np.mean(within)  # exposure: the same room
+    stats, scene = evidence.photo_evidence(iter([a, photos["000002"]["mask1"]]))  # one pass, a generator will do
+    np.testing.assert_allclose(scene, [grids["000001"][0], grids["000002"][0]])
+    pd.testing.assert_frame_equal(stats, evidence.image_stats([a, photos["000002"]["mask1"]]))
