@@ -2,8 +2,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import labels as L
-from pipeline.model.evaluate import (classification_metrics, confusion_table, per_class_f1, plot_confusion,
-                               truth_labels)
+from pipeline.model.evaluate import classification_metrics, confusion_table, per_class_f1, plot_confusion
 
 
 def test_metrics_keys_and_perfect_score():
@@ -31,14 +30,6 @@ def test_tables_and_plot(tmp_path):
         "normal/female/>=58", "normal/female/30-57"]
     plot_confusion(y, p, tmp_path / "cm.png", age_edges=(30, 58))
     assert (tmp_path / "cm.png").stat().st_size > 10_000
-
-
-def test_truth_labels_use_true_columns_and_edges():
-    truth = pd.DataFrame({"image_id": ["a", "b"], "mask_true": [2, 0], "gender_true": [1, 0],
-                          "age_true": [58, 20], "mask_given": [1, 0], "gender_given": [0, 0],
-                          "age_given": [50, 20]})
-    assert truth_labels(truth, ["b", "a"], age_edges=(30, 58)).tolist() == [0, 17]
-    assert truth_labels(truth, ["a"], age_edges=(30, 60)).tolist() == [16]
 
 
 def test_training_curves_png_from_dvclive_tsvs(tmp_path):

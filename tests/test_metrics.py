@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from pipeline.curation.metrics import (action_effects, list_scores, oracle_age_ap, ranked_ap, score_issues,
+from pipeline.curation.metrics import (truth_labels, action_effects, list_scores, oracle_age_ap, ranked_ap, score_issues,
                                       score_types)
 
 EDGES = (30, 60)
@@ -97,3 +97,11 @@ def test_score_types_person_level_duplicates_and_image_level_outliers_and_qualit
     q = s["quality"]
     assert q["flagged"] == 2 and q["precision"] == 0.5 and q["recall"] == 0.5
     assert q["ap"] == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_truth_labels_use_true_columns_and_edges():
+    truth = pd.DataFrame({"image_id": ["a", "b"], "mask_true": [2, 0], "gender_true": [1, 0],
+                          "age_true": [58, 20], "mask_given": [1, 0], "gender_given": [0, 0],
+                          "age_given": [50, 20]})
+    assert truth_labels(truth, ["b", "a"], age_edges=(30, 58)).tolist() == [0, 17]
+    assert truth_labels(truth, ["a"], age_edges=(30, 60)).tolist() == [16]
