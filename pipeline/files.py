@@ -110,8 +110,9 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
     _write(path, lambda p: df.to_csv(p, index=False))
 
 
-def write_json(obj: Any, path: str | Path) -> None:
-    _write(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
+def write_json(obj: Any, path: str | Path, *, sort_keys: bool = True) -> None:
+    """`sort_keys=False` keeps the caller's order (a metrics file read by people first)."""
+    _write(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n"))
 
 
 def write_npy(array: np.ndarray, path: str | Path) -> None:

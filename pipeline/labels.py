@@ -15,7 +15,7 @@ GENDERS = ("male", "female")
 AGE_BINS = ("young", "middle", "old")
 HEADS = {"mask": MASKS, "gender": GENDERS, "age": AGE_BINS}
 NUM_CLASSES = len(MASKS) * len(GENDERS) * len(AGE_BINS)  # 18
-DEFAULT_AGE_EDGES = (30, 60)
+DEFAULT_AGE_EDGES = (30, 58)  # <30, 30-57, >=58: the cutoff strong teams moved to (params relabel.age_edges)
 
 # Competition file stems -> mask state.
 MASK_FILES = {

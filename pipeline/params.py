@@ -1,27 +1,27 @@
-"""One schema for params.yaml, used by `curate check`, the `check` DVC stage and the top of every
-stage script. `check()` returns one line per problem, naming the key (or file and row), the bad
-value and what is allowed.
+"""One schema for params.yaml, declared here, used by `curate check`, the `check` DVC stage and the
+top of every stage script. `check()` returns one line per problem, naming the key (or file and row),
+the bad value and what is allowed.
 
-The `train` / `oof` sections follow the fields of `pipeline.model.train.TrainConfig` and `noise.find`
-the keyword options of `pipeline.curation.noise.find_issues` (their `Literal` annotations are the allowed
-values), so a knob added there is valid here at once. Both are read from the source with `ast`:
-importing those modules loads torch, timm and cleanlab, which takes longer than the whole check.
+Each knob's allowed values are declared once, here (the `Literal` aliases below); the library
+modules that take them import the alias. The `train` / `oof` sections are the fields of
+`pipeline.model.config.TrainConfig` (types and limits declared there) plus the stage's own keys.
+Nothing heavy is imported: the check runs before torch, timm or cleanlab load.
 """
 
 from __future__ import annotations
 
-import ast
+import dataclasses
 import difflib
 import importlib.metadata
-import importlib.util
 import typing
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from pipeline.model.config import LOSSES, TrainConfig
 
 SYNTHETIC_ROOT = "data/synthetic"  # written by the synth stage; any other data.root must exist
 TIMM_LIST = Path(__file__).parent / "model" / "timm_models.txt"
@@ -32,65 +32,19 @@ Share = Annotated[float, Field(ge=0, le=1)]
 NonNegative = Annotated[float, Field(ge=0)]
 Byte = Annotated[int, Field(ge=0, le=255)]
 
-
-# --- reading knobs from source without importing it ------------------------------------------
-
-@cache
-def _tree(module: str) -> ast.Module:
-    return ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
-
-
-@cache
-def constants(module: str) -> dict[str, Any]:
-    """Module-level `NAME = <literal>` values and `Name = Literal[...]` aliases of `module`."""
-    out: dict[str, Any] = {}
-    for node in _tree(module).body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)):
-            continue
-        value = node.value
-        try:
-            if isinstance(value, ast.Subscript) and ast.unparse(value.value) == "Literal":
-                args = ast.literal_eval(value.slice)
-                out[node.targets[0].id] = Literal[args if isinstance(args, tuple) else (args,)]
-            else:
-                out[node.targets[0].id] = ast.literal_eval(value)
-        except ValueError:
-            continue
-    return out
-
-
-def _annotation(source: str, module: str) -> Any:
-    namespace = {**vars(typing), "Mapping": Mapping, "Sequence": Sequence, **constants(module)}
-    try:
-        return eval(source, namespace)  # annotations of our own modules: str | None, Mapping[str, float] ...
-    except Exception:
-        return Any
-
-
-def _default(node: ast.expr | None) -> Any:
-    if node is None:
-        return ...
-    try:
-        return ast.literal_eval(node)
-    except ValueError:
-        return None
-
-
-@cache
-def dataclass_fields(module: str, name: str) -> dict[str, tuple[Any, Any]]:
-    """Field -> (type, default) of dataclass `name` in `module`."""
-    cls = next(n for n in _tree(module).body if isinstance(n, ast.ClassDef) and n.name == name)
-    return {s.target.id: (_annotation(ast.unparse(s.annotation), module), _default(s.value))
-            for s in cls.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
-
-
-@cache
-def keyword_options(module: str, name: str) -> dict[str, tuple[Any, Any]]:
-    """Keyword-only parameter -> (type, default) of function `name` in `module`."""
-    fn = next(n for n in _tree(module).body if isinstance(n, ast.FunctionDef) and n.name == name)
-    return {a.arg: (_annotation(ast.unparse(a.annotation), module) if a.annotation else Any, _default(d))
-            for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults)}
+# --- the knobs' vocabularies ---------------------------------------------------------------------
+FaceModel = Literal["short", "full"]  # BlazeFace short range (selfies) | full range
+Background = Literal["selfie", "rembg", "none"]
+Action = Literal["relabel", "drop", "none"]
+Balance = Literal["weighted", "loss", "none"]
+OofMethod = Literal["network", "probe", "ensemble"]
+FilterBy = Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
+                   "predicted_neq_given", "low_normalized_margin", "low_self_confidence"]  # cleanlab's
+PersonRule = Literal["probability", "cleanlab", "argmax", "vote"]
+Aggregate = Literal["mean", "geometric", "product"]
+AgeMethod = Literal["years", "bins"]
+HeadField = Literal["mask", "gender", "age"]
+IssueField = Literal["mask", "gender", "age", "duplicate", "outlier", "quality"]
 
 
 def timm_models() -> frozenset[str]:
@@ -115,17 +69,6 @@ def write_timm_list(path: Path = TIMM_LIST) -> None:
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _choices(module: str, name: str) -> Any:
-    return Literal[tuple(constants(module)[name])]
-
-
-FaceModel = _choices("pipeline.faces.detect", "RANGES")
-Background = _choices("pipeline.faces.background", "BACKGROUNDS")
-Action = _choices("pipeline.curation.rebalance", "ACTIONS")
-Balance = _choices("pipeline.curation.rebalance", "BALANCING")
-HeadField = Literal["mask", "gender", "age"]
 
 
 class Data(Section):
@@ -162,9 +105,8 @@ class Faces(Section):
 
 
 class Embed(Section):
-    sizes: list[PositiveInt] = Field(default_factory=lambda: [128, 192], min_length=1)
-    age_band: Count = 0  # width of the crops' top half for the age regression; 0 (as the embed stage reads
-    #                      a params.yaml without the key) = off; the repo's params.yaml sets 192
+    sizes: list[PositiveInt] = Field(min_length=1)
+    age_band: Count  # width of the crops' top half for a second age regression; 0 = off
 
 
 class Relabel(Section):
@@ -173,33 +115,35 @@ class Relabel(Section):
     corrections: list[str] = Field(default_factory=list)
 
 
-def _find_model() -> type[BaseModel]:
-    """noise.find: the keyword options of find_issues (age_edges comes from relabel)."""
-    options = keyword_options("pipeline.curation.noise", "find_issues")
-    return create_model("Find", __base__=Section, **{k: v for k, v in options.items() if k != "age_edges"})
+class Find(Section):
+    """noise.find: the keyword options of pipeline.curation.noise.find_issues (age_edges comes
+    from relabel); the function's defaults are these."""
+    threshold: Share = 0.5
+    thresholds: dict[str, Share] | None = None
+    age_method: AgeMethod = "years"
+    person_rule: PersonRule = "probability"
+    aggregate: Aggregate = "geometric"
+    filter_by: FilterBy = "both"
+    min_votes: Share = 0.5
+    mask_singles: bool = True
+    single_threshold: Share = 0.95
+    age_prior: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    include_excluded: bool = False
 
 
-Find = _find_model()
-
-
-def _types_model() -> type[BaseModel]:
-    """noise.types: the keyword options of pipeline.curation.issues.detect (probabilities kept in range)."""
-    options = keyword_options("pipeline.curation.issues.find", "detect")
-    bounded = {"threshold": Share, "agreement": Annotated[float, Field(ge=0, lt=1)]}
-    return create_model("Types", __base__=Section,
-                        **{k: (bounded.get(k, t), d) for k, (t, d) in options.items()})
-
-
-Types = _types_model()
-IssueField = Literal["mask", "gender", "age", "duplicate", "outlier", "quality"]
+class Types(Section):
+    """noise.types: the keyword options of pipeline.curation.issues.detect."""
+    threshold: Share = 0.5
+    use_datalab: bool = True
+    agreement: Annotated[float, Field(ge=0, lt=1)] = 0.9
 
 
 class Noise(Section):
     action: Action
     per_field: dict[IssueField, Action] = Field(default_factory=dict)
     min_score: NonNegative = 0.0
-    find: Find = Field(default_factory=Find)  # type: ignore[valid-type]
-    types: Types = Field(default_factory=Types)  # type: ignore[valid-type]
+    find: Find = Field(default_factory=Find)
+    types: Types = Field(default_factory=Types)
 
 
 class Rebalance(Section):
@@ -213,48 +157,22 @@ class Predict(Section):
     tta_flip: bool
 
 
-# TrainConfig knobs that are enums or bounded; knobs not named here are checked by type only.
-TRAIN_CHOICES = {"heads": ("pipeline.model.factory", "HEAD_KINDS"), "schedule": ("pipeline.model.config", "SCHEDULES"),
-                 "amp": ("pipeline.model.config", "AMP_MODES"), "lr_scale": ("pipeline.model.config", "LR_SCALES")}
-POSITIVE, AT_LEAST_0, SHARE_BELOW_1 = dict(gt=0), dict(ge=0), dict(ge=0, lt=1)
-TRAIN_LIMITS = {"img_size": POSITIVE, "epochs": POSITIVE, "batch_size": POSITIVE, "lr": POSITIVE,
-                "weight_decay": AT_LEAST_0, "label_smoothing": SHARE_BELOW_1, "drop_rate": SHARE_BELOW_1,
-                "warmup": AT_LEAST_0, "step_size": AT_LEAST_0, "step_gamma": POSITIVE,
-                "num_workers": AT_LEAST_0, "rotate": AT_LEAST_0, "color": AT_LEAST_0, "nproc": POSITIVE}
 STAGE_SET = {"seed"}  # TrainConfig fields the stage scripts fill in from elsewhere in params.yaml
 
 
 def _train_model(name: str, **extra: Any) -> type[BaseModel]:
-    """The train/oof section: TrainConfig's fields (defaults from TrainConfig) plus `extra`."""
-    fields: dict[str, Any] = {}
-    for key, (kind, default) in dataclass_fields("pipeline.model.config", "TrainConfig").items():
-        if key in STAGE_SET:
-            continue
-        if key in TRAIN_CHOICES:
-            kind = _choices(*TRAIN_CHOICES[key])
-        limits = TRAIN_LIMITS.get(key)
-        fields[key] = (Annotated[kind, Field(**limits)] if limits else kind, default)
+    """A train/oof section: TrainConfig's fields (their declared types, limits and defaults) plus
+    the stage's own keys `extra`."""
+    hints = typing.get_type_hints(TrainConfig, include_extras=True)
+    fields = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(TrainConfig) if f.name not in STAGE_SET}
     return create_model(name, __base__=Section, **fields, **extra)
 
 
-def popped(script: str) -> set[str]:
-    """Keys a stage script takes out of its section before `TrainConfig.from_dict` (`cfg.pop("folds")`)."""
-    path = Path(__file__).resolve().parents[1] / "stages" / script
-    if not path.exists():
-        return set()
-    return {n.args[0].value for n in ast.walk(ast.parse(path.read_text()))
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
-            and n.args and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)}
+Train = _train_model("Train", train_folds=(list[Count], Field(min_length=1)), seed=(int | None, None))
+Oof = _train_model("Oof", folds=(Annotated[int, Field(ge=2)], ...), method=(OofMethod, ...),
+                   probe_c=(Annotated[float, Field(gt=0)], ...), draws=(PositiveInt, ...))
 
 
-Train = _train_model("Train", **{**{k: (Any, None) for k in popped("train.py")},
-                                 "train_folds": (list[Count], Field(min_length=1)),
-                                 "seed": (int | None, None)})
-Oof = _train_model("Oof", **{**{k: (Any, None) for k in popped("oof.py")},
-                             "folds": (Annotated[int, Field(ge=2)], ...),
-                             "method": (_choices("pipeline.curation.probe", "METHODS"), "network"),
-                             "probe_c": (Annotated[float, Field(gt=0)], 1e-3),
-                             "draws": (PositiveInt, 1)})
 class Params(Section):
     seed: int
     cpu_threads: Count = 0  # torch CPU threads in the training stages; 0 = torch's default (all cores)
@@ -329,7 +247,7 @@ def _check_values(p: Params) -> list[str]:
     for section in ("oof", "train"):
         loss = getattr(p, section).loss
         terms = loss if isinstance(loss, Mapping) else [t.split("*")[-1] for t in str(loss).replace(" ", "").split("+")]
-        losses = constants("pipeline.model.factory")["LOSSES"]
+        losses = LOSSES
         if not terms or any(t not in losses for t in terms):
             out.append(f"{section}.loss = {loss!r}: should be one of {', '.join(losses)} or a mix like "
                        "'ce+f1', '0.7*ce+0.3*f1' or {ce: 0.7, f1: 0.3}")

@@ -1,6 +1,6 @@
 """The first line of every stage script: params checked, and torch's CPU thread count pinned to
 params' `cpu_threads`, so a 2-core and a 16-core machine run the same kernels and sum in the same
-order (the thread count changes the trained weights; see the README).
+order (the thread count changes the trained weights; docs/reproducibility.md).
 
 Signals keep their defaults on purpose. Ctrl-C (SIGINT) raises KeyboardInterrupt, so `finally`
 blocks remove temporary files and cancel worker pools at once; SIGTERM and SIGKILL end the stage

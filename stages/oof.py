@@ -13,8 +13,7 @@ from pipeline.labels import head_labels
 
 params = stage.start(hub=True)
 cfg = dict(params["oof"])
-k, method, probe_c = cfg.pop("folds"), cfg.pop("method", "network"), cfg.pop("probe_c", 1e-3)
-draws = cfg.pop("draws", 1)
+k, method, probe_c, draws = cfg.pop("folds"), cfg.pop("method"), cfg.pop("probe_c"), cfg.pop("draws")
 seeds = [params["seed"] + r for r in range(draws)]  # one person-fold draw each; their outputs are averaged
 labels = pd.read_parquet("data/processed/labels.parquet")
 rows = labels["row"].to_numpy()
@@ -43,7 +42,7 @@ if method in ("network", "ensemble"):
 if method in ("probe", "ensemble"):
     features = np.load("data/interim/embeddings.npy", mmap_mode="r")[rows]
     band = np.load("data/interim/age_band.npy", mmap_mode="r")[rows]  # no columns when embed.age_band is 0
-    heads = head_labels(labels)
+    heads = head_labels(labels, age_edges=params["relabel"]["age_edges"])
     fits = []
     for seed in seeds:
         folds = person_folds(args[1], args[2], k=k, seed=seed, together=pairs)  # the networks' folds

@@ -12,7 +12,7 @@ from pipeline.curation.corrections import read_all
 from pipeline.curation.metrics import action_effects
 from pipeline.files import write_json, write_parquet
 from pipeline.curation.folds import curation_folds, duplicate_pairs
-from pipeline.curation.rebalance import apply_noise_action, apply_review, class_weights
+from pipeline.curation.rebalance import applied_actions, apply_noise_action, apply_review, class_weights
 
 params = stage.start()
 p, noise, edges = params["rebalance"], params["noise"], params["relabel"]["age_edges"]
@@ -28,6 +28,10 @@ train_set = apply_noise_action(reviewed, issues, action=noise["action"], age_edg
 # flagged duplicates (undecided or accepted; a rejected one left `issues`) never straddle folds, and the
 # folds follow the given labels, so every action and review round trains on the same persons
 train_set["fold"] = curation_folds(labels, train_set, duplicate_pairs(issues), k=p["folds"], seed=params["seed"])
+# what a held-out person is scored on, the same in every arm: the given labels with the reviewers'
+# decisions, never the automatic action (else an arm that relabels is scored on its own labels)
+for column in ("label", "person_id", "excluded"):
+    train_set[f"reviewed_{column}"] = reviewed[column].to_numpy()
 used = ~train_set["excluded"].to_numpy()
 weights = class_weights(train_set["label"].to_numpy()[used], power=p["power"])
 train_set["weight"] = np.where(used, weights[train_set["label"]], 0.0)
@@ -40,8 +44,8 @@ if truth.exists():  # synthetic data: how many right labels the action removed, 
     summary.update(action_effects(train_set, pd.read_csv(truth, dtype={"person_id": str, "image_id": str}),
                                   age_edges=edges))
 write_json(summary, "reports/rebalance.json")
-print(f"rebalance: {reviewed_rows} labels changed by review, {changed} in all after action={noise['action']} "
-      f"per_field={noise.get('per_field')}, {int((~used).sum())} rows excluded, {p['folds']} person folds, "
+print(f"rebalance: {reviewed_rows} labels changed by review; automatic action: {applied_actions(train_set, noise)}; "
+      f"{changed} labels changed in all, {int((~used).sum())} rows excluded, {p['folds']} person folds, "
       f"balance={p['balance']}"
       + (f"; vs truth: {summary['removed_right']} right labels removed, {summary['fixed']} fixed, "
          f"{summary['broken']} broken" if truth.exists() else ""))

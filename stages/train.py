@@ -26,12 +26,15 @@ balance, power = params["rebalance"]["balance"], params["rebalance"]["power"]
 
 ts = pd.read_parquet("data/processed/train_set.parquet")
 crops = np.load("data/interim/crops.npy", mmap_mode="r")[: len(ts)]  # train rows lead the manifest
-labels = ts["label"].to_numpy()
+curated, reviewed = ts["label"].to_numpy(), ts["reviewed_label"].to_numpy()
 used = ~ts["excluded"].to_numpy()
 val_rows = []
 for k in train_folds:
-    train_idx = np.flatnonzero(used & (ts["fold"] != k).to_numpy())
-    val_idx = np.flatnonzero(used & (ts["fold"] == k).to_numpy())
+    held = (ts["fold"] == k).to_numpy()
+    train_idx = np.flatnonzero(used & ~held)
+    # held-out persons: scored on the reviewed labels, the same in every noise.action arm
+    val_idx = np.flatnonzero(held & ~ts["reviewed_excluded"].to_numpy())
+    labels = np.where(held, reviewed, curated)
     with (Live(f"reports/train/fold{k}", dvcyaml=None, save_dvc_exp=False, report=None) if main
           else contextlib.nullcontext()) as live:
         model, history = fit(
@@ -43,7 +46,8 @@ for k in train_folds:
         continue
     save_checkpoint(model, cfg, f"models/fold{k}.pt")
     probs = predict_proba(model, crops, val_idx, batch_size=cfg.batch_size)
-    val_rows.append(pd.DataFrame({"image_id": ts["image_id"].to_numpy()[val_idx], "fold": k,
+    val_rows.append(pd.DataFrame({"image_id": ts["image_id"].to_numpy()[val_idx],
+                                  "person_id": ts["reviewed_person_id"].to_numpy()[val_idx], "fold": k,
                                   "label": labels[val_idx], "pred": probs.argmax(1)}))
     print(f"train: fold {k}: best val macro F1 {max(h['val_f1_macro'] for h in history):.3f}")
 if main:

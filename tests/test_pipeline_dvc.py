@@ -55,6 +55,9 @@ def test_full_repro_is_reproducible_and_exp_run_changes_metrics(repo):
     for key in ("f1_macro", "accuracy", "f1_mask", "f1_gender", "f1_age"):
         assert 0 <= first[key] <= 1
     assert {"f1_macro"} <= set(first["truth"]) and {"precision", "recall"} <= set(first["noise"])
+    assert list(first)[:4] == ["f1_macro", "f1_mask", "f1_gender", "f1_age"]  # what a user reads first
+    holdout = json.loads((repo / "reports/holdout.json").read_text())
+    assert holdout["persons"] and len(holdout["labels_md5"]) == 32
     sub = (repo / "submission.csv").read_text().splitlines()
     assert sub[0] == "ImageID,ans" and len(sub) == 1 + 4 * 7
     import numpy as np
@@ -72,6 +75,8 @@ def test_full_repro_is_reproducible_and_exp_run_changes_metrics(repo):
     assert "raw" in json.dumps(shown)
     changed = json.loads((repo / "reports/metrics.json").read_text())
     assert changed != first
+    # the raw arm is scored on the same held-out persons with the same (reviewed) labels
+    assert json.loads((repo / "reports/holdout.json").read_text()) == holdout
 
 
 @pytest.mark.slow

@@ -122,3 +122,13 @@ def test_per_field_picks_the_action_per_issue_type(act, merged, dropped):
     copy = out.loc[[f"p2/{s}" for s in STEMS]]
     assert (copy["person_id"] == "p1").all() == merged and copy["excluded"].all() == dropped
     assert not out.loc["p1/mask4", "excluded"] and out.loc["p1/mask3", "excluded"]
+
+
+def test_applied_actions_says_none_under_none_and_counts_rows_otherwise():
+    from pipeline.curation.rebalance import applied_actions
+
+    none = apply_noise_action(_labels(), ISSUES, action="none", age_edges=(30, 58), per_field={"age": "relabel"})
+    assert applied_actions(none, {"action": "none", "per_field": {"age": "relabel"}}).startswith("none")
+    out = apply_noise_action(_labels(), ISSUES, action="relabel", age_edges=(30, 58), per_field={"mask": "none"})
+    line = applied_actions(out, {"action": "relabel", "per_field": {"mask": "none"}})
+    assert line.startswith("relabel (mask: none): ") and "relabel:gender" in line and "mask" not in line.split(": ", 2)[-1]

@@ -17,13 +17,12 @@ can be measured on the whole set. So:
    standard error). Wrong: the true age is somewhere in another bin, as often as the set's ages
    are there. Bayes' rule with a prior share of wrong bins gives P(wrong bin | estimate), the
    score: a probability, so one threshold serves every field. It replaced a two-normal mixture on
-   the residual alone, which ignored the edges: on seeds 0-2 it ranked the wrong ages better
-   (average precision, benchmarks/noise.py; README), and its share of wrong labels, fitted by
-   maximum likelihood, was unstable (0 to 0.5), hence the fixed prior.
+   the residual alone, which ignored the edges and ranked the wrong ages worse; a share of wrong
+   labels fitted by maximum likelihood was unstable, hence the fixed prior (docs/decisions.md).
 
 The image estimates come from the oof stage: the networks' age output, the ridge regression of
 `pipeline.curation.probe.age_years` on frozen features, or (`oof.method: ensemble`) their mean, whose
-errors are little correlated, so the mean has thinner tails (measured in benchmarks/noise.py).
+errors are little correlated, so the mean has thinner tails (benchmarks/noise.py compares them).
 
 `cleanlab.regression.rank.get_label_quality_scores` (`residual`, `outre`) ranks by the raw residual
 (or its outlyingness): it cannot use a per-person uncertainty and gives no probability, so it is
@@ -48,14 +47,14 @@ def pool(years: np.ndarray, persons: Sequence[str], views: np.ndarray | None = N
     error, `images` = n. The standard error is the larger of the person's own (1.4826 MAD / sqrt(n)
     of their images) and the set's (the same over all persons' deviations from their medians): a
     person with one or two usable images has no spread of their own to speak of, and se 0 made such
-    an estimate as sure as a seven-photo median (seed 0's 000013, six detector fallbacks of seven
-    left out, got a false age flag from its one remaining photo).
+    an estimate as sure as a seven-photo median (a person with six detector fallbacks of seven left
+    out would be flagged on the strength of one photo).
 
     `views` [N, V] are the same images' estimates from the V models that `years` combines (e.g. the
     whole crop's regression and the top half's). Where they disagree about a person, neither is to
     be trusted: the spread of the person's per-view medians (`view_sd`, standard deviation over
     the views) adds to `se`. Clean persons whom the models misread (a rare look, a failed crop) are
-    where the views part most (seeds 0-2, 1,200 persons: README)."""
+    where the views part most."""
     frame = pd.DataFrame({"person": np.asarray(persons).astype(str), "years": np.asarray(years, float)})
     grouped = frame.groupby("person", sort=True)["years"]
     median = grouped.median()
@@ -78,7 +77,7 @@ def debias(estimate: np.ndarray, given: np.ndarray) -> tuple[float, float]:
 
 
 def wrong_bin_probability(given: np.ndarray, estimate: np.ndarray, se: np.ndarray, *,
-                          edges: Sequence[int], prior_wrong: float = 0.05, smooth: float = 2.0) -> np.ndarray:
+                          edges: Sequence[int], prior_wrong: float = 0.2, smooth: float = 2.0) -> np.ndarray:
     """P(the given age is in the wrong bin | the estimate), per person, by Bayes' rule:
 
     - clean: estimate ~ N(given, s^2 + se^2), s = the residuals' robust spread (1.4826 * MAD);
@@ -106,7 +105,7 @@ def wrong_bin_probability(given: np.ndarray, estimate: np.ndarray, se: np.ndarra
 
 
 def person_ages(years: np.ndarray, given: np.ndarray, persons: Sequence[str], *,
-                edges: Sequence[int] = DEFAULT_AGE_EDGES, prior_wrong: float = 0.05,
+                edges: Sequence[int] = DEFAULT_AGE_EDGES, prior_wrong: float = 0.2,
                 views: np.ndarray | None = None) -> pd.DataFrame:
     """Everything above in one call. `years` are the images' out-of-fold age estimates, `given`
     the images' given ages, `views` the estimates `years` averages (`pool`). Per person: given, raw

@@ -76,10 +76,9 @@ def curation_folds(given: pd.DataFrame, curated: pd.DataFrame, pairs: "list[tupl
     before review and noise action; `person_strata`).
 
     Stratifying on the curated labels would let every fix reshuffle the folds (StratifiedGroupKFold
-    is greedy: one person's new stratum moves many others): measured on seeds 0-2, relabelling the
-    flagged persons left only 22-28 % of rows in the same fold, so a curated and a raw run trained
-    and validated on different persons and the difference mixed the labels' effect with the draw of
-    persons. On the given labels, every noise action and review round splits the same persons."""
+    is greedy: one person's new stratum moves many others), so a curated and a raw run would train
+    and validate on different persons and the difference would mix the labels' effect with the draw
+    of persons. On the given labels, every noise action and review round splits the same persons."""
     if len(given) != len(curated) or not np.array_equal(given["image_id"].astype(str).to_numpy(),
                                                         curated["image_id"].astype(str).to_numpy()):
         raise ValueError("given and curated labels must hold the same images in the same order")

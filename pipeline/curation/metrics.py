@@ -147,3 +147,17 @@ def truth_labels(truth: pd.DataFrame, image_ids: Sequence[str], *, age_edges: Se
     t = truth.set_index("image_id").loc[list(image_ids)]
     return L.encode(t[f"mask_{which}"].to_numpy(), t[f"gender_{which}"].to_numpy(),
                     L.age_bin(t[f"age_{which}"].to_numpy(), age_edges))
+
+
+HEADLINE = ("precision", "recall", "ap", "p_at_k", "oracle_ap")  # what reports/metrics.json keeps per field
+ORDER = ("mask", "gender", "age", "duplicate", "outlier", "quality")
+
+
+def headline(scores: dict[str, Any]) -> dict[str, Any]:
+    """The flag-quality figures a user reads first, in reading order: overall, then per field and
+    type (`HEADLINE` keys); the counts stay in the full report."""
+    out = {k: scores[k] for k in HEADLINE if k in scores}
+    for field in ORDER:
+        if field in scores:
+            out[field] = {k: scores[field][k] for k in HEADLINE if k in scores[field]}
+    return out

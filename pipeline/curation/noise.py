@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,15 +17,11 @@ from cleanlab.filter import find_label_issues
 
 from pipeline.curation import age as age_years
 from pipeline.curation.mixture import fit_mirror
+from pipeline.params import Aggregate, AgeMethod, FilterBy, PersonRule
 from pipeline.labels import (head_labels, DETECTOR_KINDS, DEFAULT_AGE_EDGES, GENDERS, HEADS, ISSUE_COLUMNS, MASKS, PERSON, age_bin, age_bin_names)
 
 INCORRECT, NORMAL = MASKS.index("incorrect"), MASKS.index("normal")
 
-FilterBy = Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
-                   "predicted_neq_given", "low_normalized_margin", "low_self_confidence"]
-PersonRule = Literal["probability", "cleanlab", "argmax", "vote"]
-Aggregate = Literal["mean", "geometric", "product"]
-AgeMethod = Literal["years", "bins"]
 
 
 def _normalise(p: np.ndarray) -> np.ndarray:
@@ -191,7 +187,7 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
                 age_method: AgeMethod = "years",
                 person_rule: PersonRule = "probability",
                 aggregate: Aggregate = "geometric",
-                filter_by: FilterBy = "prune_by_noise_rate",
+                filter_by: FilterBy = "both",
                 min_votes: float = 0.5,
                 mask_singles: bool = True,
                 single_threshold: float = 0.95,
@@ -331,7 +327,7 @@ def unusable_images(issues: pd.DataFrame, *, threshold: float = 0.5) -> set[str]
     face-detector failure listed (`DETECTOR_KINDS`: a crop that may not show the face). A
     stranger's photo, an empty room, a black frame or a crop of the wall says nothing about the
     person's mask, gender or age, so the noise stage leaves these images out of the label
-    analysis: measured on seeds 0-2, they were most of the false mask flags (README). A person
+    analysis: kept in, they make false mask flags. A person
     left with few photos gets a wider age uncertainty (`pipeline.curation.age.pool`)."""
     if issues.empty:
         return set()

@@ -4,10 +4,9 @@ cleanlab's own recipe for images is a simple model on a pretrained network's emb
 out of fold. Here that model is, per person fold, one multinomial logistic regression per head
 (mask, gender, age bin) on the embed stage's standardised ImageNet features, and the ridge
 regression of `age_years` for age in years (averaged with the same regression on the crops' top
-half, `pipeline.features.embed.age_band`, when the embed stage wrote it). Measured on synthetic seeds 0-2 (README,
-"Benchmarks"): on features of the crops at 128 and 192 px (`pipeline.features.embed`) and in seconds
-instead of the networks' ~10 minutes, it flags within 0.02 of their mean (`ensemble`) in overall
-precision, recall and AP; on 128 px alone it took incorrect masks for worn ones.
+half, `pipeline.features.embed.age_band`, when the embed stage wrote it). On features of the
+crops at two sizes it flags about as well as the fine-tuned networks in seconds instead of
+minutes (docs/benchmarks.md).
 
     method "probe"     this module alone (seconds on a CPU; the default)
     method "network"   the oof stage's fine-tuned networks alone
@@ -27,7 +26,6 @@ from sklearn.preprocessing import StandardScaler
 from pipeline import labels as L
 
 Method = Literal["network", "probe", "ensemble"]
-METHODS = ("network", "probe", "ensemble")
 
 
 def age_years(features: np.ndarray, given: np.ndarray, folds: np.ndarray) -> np.ndarray:
@@ -55,9 +53,8 @@ def out_of_fold(features: np.ndarray, heads: Mapping[str, np.ndarray], ages: np.
     ages in years; `c` is the inverse L2 penalty of the logistic regressions (small: thousands of
     features, a few hundred persons). A class missing from the training folds gets probability 0.
     `age_features` [N, D'] (`pipeline.features.embed.age_band`), when given with columns, get an age
-    regression of their own, and age in years is the mean of the two (on seeds 0-2 over four fold
-    draws, age AP 0.49 -> 0.52 and recall 0.57 -> 0.60 at the same precision; the band alone ranked
-    as well but flagged worse: README); `age_views` keeps the two, whose disagreement about a person
+    regression of their own, and age in years is the mean of the two (the mask hides part of the
+    whole crop's age cues); `age_views` keeps the two, whose disagreement about a person
     widens that person's uncertainty (`pipeline.curation.age.pool`)."""
     x = np.asarray(features, np.float32)
     folds = np.asarray(folds)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from pipeline import labels as L
+from pipeline.params import Action, Balance
 from pipeline.curation.corrections import TYPE_FIELDS, apply_corrections, decided, plain_label
 from pipeline.labels import DETECTOR_KINDS
 
-ACTIONS = ("relabel", "drop", "none")
-BALANCING = ("weighted", "loss", "none")
+ACTIONS = typing.get_args(Action)
+BALANCING = typing.get_args(Balance)
 
 
 def apply_review(labels: pd.DataFrame, issues: pd.DataFrame, decisions: pd.DataFrame, *,
@@ -79,6 +81,18 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
         out.loc[rows, "action"] = out.loc[rows, "action"] + f"{act}:{issue.field};"
     out["label"] = L.encode(out["mask"], out["gender"], out["age_bin"])
     return out
+
+
+def applied_actions(train_set: pd.DataFrame, noise: Mapping[str, object]) -> str:
+    """One line saying what the automatic action did: `none` (the raw arm), or the action, the
+    per-field overrides in force and how many rows each field's action touched."""
+    if noise["action"] == "none":
+        return "none (raw labels: review decisions only)"
+    done = train_set["action"].astype(str).str.split(";").explode()
+    counts = done[done != ""].value_counts().sort_index()
+    per_field = ", ".join(f"{k}: {v}" for k, v in (noise.get("per_field") or {}).items())
+    return (f"{noise['action']}" + (f" ({per_field})" if per_field else "") + ": "
+            + (", ".join(f"{n} rows {k}" for k, n in counts.items()) or "no rows"))
 
 
 def class_weights(label: np.ndarray, *, power: float = 1.0) -> np.ndarray:

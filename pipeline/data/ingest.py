@@ -23,10 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline.data.imageio import ImageReadError, read_rgb
-from pipeline.labels import GENDERS, MASK_FILES, gender_code, mask_from_stem
+from pipeline.labels import GENDERS, MASK_FILES, STEMS, gender_code, mask_from_stem
 from pipeline.workers import process_pool
 
-STEMS = tuple(MASK_FILES)  # mask1..mask5, incorrect_mask, normal: the row order within a person
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 FORMAT_EXTS = {"JPEG": (".jpg", ".jpeg"), "PNG": (".png",), "MPO": (".jpg", ".jpeg")}
 TRAIN_COLUMNS = ("id", "gender", "race", "age", "path")

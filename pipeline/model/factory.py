@@ -4,6 +4,7 @@ model output -> probabilities mapping."""
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -15,10 +16,10 @@ from torch import nn
 from pipeline import labels as L
 from pipeline.features import hub
 from pipeline.features import weights
+from pipeline.model.config import LOSSES, Heads
 
-HEAD_KINDS = ("joint", "multi")
+HEAD_KINDS = typing.get_args(Heads)
 HEAD_SIZES = {name: len(values) for name, values in L.HEADS.items()}  # mask 3, gender 2, age 3
-LOSSES = ("ce", "focal", "f1")
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # Age in years is learnt standardised: output * AGE_SCALE + AGE_MEAN (the 18-60 range maps to about +-1).

@@ -135,8 +135,7 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarra
     z = robust_z(top)
     weighed = metadata is not None and agreement > 0
     # with a second evidence the photos' probability counts from z 0 up: in the band below the
-    # mixture's cut it is 0.01-0.05, so only a pair whose metadata agrees rises there (seed 0 at
-    # 6/3/4 %: two copies at z 2.1-2.2 -> 0.53 and 0.48; on seeds 0-2 no flag changes)
+    # mixture's cut it is small, so only a pair whose metadata agrees rises there
     score = fit_tail(z).posterior(z, cut=0.0 if weighed else None)
     meta = np.full(len(ids), "", dtype=object)
     if metadata is not None:

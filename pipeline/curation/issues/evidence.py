@@ -59,9 +59,8 @@ def scene_grid(images: Iterable[np.ndarray], n: int = 5) -> np.ndarray:
     """The chromaticity of the outer ring of an n x n grid over the whole original photo: the room
     around the person. A person's seven photos are taken in one place (a stranger's photo or an
     empty room brings its own), while exposure changes from photo to photo and the inner cells
-    hold the face and its mask. On synthetic seeds 0-2 it took outlier precision from 0.26-0.61
-    to 0.81-0.91 (README, "Beyond wrong labels"); the whole grid, mask included, also took a
-    swapped mask photo for an outlier (and out of the label analysis)."""
+    hold the face and its mask (the whole grid, mask included, would take a swapped mask photo
+    for an outlier, and out of the label analysis)."""
     ring = np.ones((n, n), bool)
     ring[1:-1, 1:-1] = False
     g = colour_grid(images, n, brightness=False).reshape(-1, n, n, 3)
@@ -71,8 +70,7 @@ def scene_grid(images: Iterable[np.ndarray], n: int = 5) -> np.ndarray:
 def identity_grid(crops: np.ndarray, n: int = 4, *, top: float = 0.45, bottom: float = 0.8) -> np.ndarray:
     """`colour_grid` of the band above the mask (the crop's top `top` share: hair, eyes, forehead)
     and of the band below it (from `bottom` down: neck, clothes), side by side: what a person's
-    photos share while the masks change from photo to photo. On synthetic seeds 0-2 it ranked the
-    planted outliers at AP 0.80 against 0.61 for the whole crop's grid (README, "Beyond wrong labels")."""
+    photos share while the masks change from photo to photo."""
     crops = np.asarray(crops)
     h = crops.shape[1]
     return np.concatenate([colour_grid(crops[:, : max(1, int(h * top))], n),
@@ -90,7 +88,7 @@ def tile_sharpness(gray: np.ndarray, n: int = 4) -> float:
     """Log of the median over an n x n grid of tiles of the Laplacian's variance: a photo soft
     almost everywhere stays soft when a small part of it is sharp (synth's `tiny`: a small sharp
     figure pasted on a blurred copy of the scene, whose whole-photo variance the figure's edges
-    keep high). On synthetic seeds 0-2 it took quality recall from 0.83-0.90 to 0.95-0.98."""
+    keep high)."""
     import cv2
 
     lap = cv2.Laplacian(gray, cv2.CV_64F)

@@ -55,8 +55,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
                            agreement=agreement)
     fallback = ~frame["method"].isin(("short", "full", "short_low", "full_low")).to_numpy() \
         if "method" in frame else np.zeros(len(frame), bool)
-    # Datalab's outlier score is not used: alone it ranked the planted outliers at AP 0.30-0.31
-    # (seeds 0, 1) and, as a second evidence, it lowered precision (README, "Beyond wrong labels")
+    # Datalab's outlier score is not used: it ranks a photo against all photos, not against the
+    # person's own, and as a second evidence it lowered precision (docs/decisions.md)
     if "crop_sharpness" in stats:  # a fallback's crop is not a face: its sharpness says nothing of the face
         stats = stats.assign(crop_sharpness=stats["crop_sharpness"].where(~fallback))
     qual = quality_scores(stats, persons)
@@ -118,9 +118,8 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
         frame["gender"] = np.asarray(GENDERS)[frame["gender"].to_numpy()]
     if frame.empty:
         return pd.DataFrame(columns=ISSUE_COLUMNS)
-    # duplicates compare the last input size's head: at 192 px it ranked the planted copies of seeds 0-2
-    # at AP 1.00 on each (128 px: 0.92 / 0.87 / 1.00); outliers stay on the first's (at 192 px seed 2's
-    # precision fell to 0.83, though AP rose), README "Beyond wrong labels"
+    # duplicates compare the last input size's head (finer identity detail), outliers the first's
+    # (coarser: fewer clean photos look far from their person); docs/decisions.md
     features = np.asarray(features)[train]  # read once: both heads come from these rows
     duplicate_features, features = head_features(features, -1), head_features(features)
     mine = np.asarray(crops[train])

@@ -40,10 +40,7 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     P(outlier) from the tail mixture -> columns distance (the embedding's), z, score, and room:
     P(the room differs) from the scene's z alone (1 without `scene`). The crops
     are compared with the person's `usable` photos (default all; the caller leaves out
-    face-detector fallbacks, whose crops are not comparable), the whole photos with all of them.
-    Measured on seeds 0-2 (README): the embedding and `identity_grid` alone flagged 33-74 images
-    a seed at precision 0.26-0.61; with `scene` (and `find_type_issues`' room rule) 21-24 at
-    0.86-0.95, recall 0.90-1.00."""
+    face-detector fallbacks, whose crops are not comparable), the whole photos with all of them."""
     usable = np.ones(len(features), bool) if usable is None else np.asarray(usable, bool)
     distance = _distance_to_person(stem_centred(features, stems), persons, usable, cosine=True)
     # a person photographed hard throughout (blurred, occluded) has every photo far from the

@@ -54,9 +54,9 @@ def box_scores(face_width: np.ndarray, persons: np.ndarray) -> pd.DataFrame:
     """Per image how far its face box width (a share of the image width; NaN: no box) is from
     the person's other photos' -> columns ratio (this box / their median), z, score = P(the
     detector boxed something else). Such crops (a box around the mask alone, or around a poster
-    on the wall) are wrong whatever the photo: on synthetic seeds 0-2 most boxes that differed
-    were clean photos the detector framed badly, so they are listed for review like fallbacks,
-    scored by the photo's quality (README, "Beyond wrong labels")."""
+    on the wall) are wrong whatever the photo, but most boxes that differ are clean photos the
+    detector framed badly, so they are listed for review like fallbacks, scored by the photo's
+    quality."""
     log_w = np.log(np.clip(np.nan_to_num(np.asarray(face_width, float), nan=1.0), 1e-3, None))
     rel = person_relative(log_w, persons)
     z = np.abs(robust_z(rel))

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.labels import GENDERS, STEMS
+from pipeline.labels import DEFAULT_AGE_EDGES, GENDERS, STEMS
 
 
-AGE_EDGES = (30, 58)
+AGE_EDGES = DEFAULT_AGE_EDGES
 NOISE_KINDS = ("none", "gender_flip", "mask_swap", "age_shift")
 ISSUE_KINDS = ("duplicate_person", "outlier_image", "low_quality")  # beyond wrong labels
 OUTLIER_KINDS = ("stranger", "no_face")
