@@ -175,7 +175,7 @@ def test_compare_with_public_list(files, tmp_path):
 def test_html_gallery(files, tmp_path):
     paths, _ = files
     out = tmp_path / "gallery.html"
-    result = invoke(paths, "--html", out, "--top", "3")
+    result = invoke(paths, "--html", out, "--top", "2")  # two items: the swap pair and the gender flag
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert page.count("data:image/png;base64,") == 14 and "http" not in page

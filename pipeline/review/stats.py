@@ -47,8 +47,10 @@ class Calibration:
     cov: np.ndarray
     decisions: int
 
-    def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.multivariate_normal(self.mean, self.cov, size=n, method="cholesky")
+    def draws(self, normal: np.ndarray) -> np.ndarray:
+        """Posterior draws of (a, b) from standard normal draws [n, 2] (the same for every field, so
+        two fields with the same posterior give the same P(real) to the same score)."""
+        return self.mean + normal @ np.linalg.cholesky(self.cov).T
 
 
 def _z(scores: np.ndarray) -> np.ndarray:
@@ -116,6 +118,7 @@ def summarize(table: pd.DataFrame, corrections: pd.DataFrame, *, population: int
     """The review statistics of queue.items `table` under the decisions in `corrections`.
     `population`: persons no label flag names (the audit's frame); None leaves the audit out."""
     rng = np.random.default_rng(seed)
+    normal = rng.standard_normal((DRAWS, 2))
     outcome = outcomes(table, corrections)
     probability = pd.Series(dtype=float)
     label: dict[str, Any] = {}
@@ -126,7 +129,7 @@ def summarize(table: pd.DataFrame, corrections: pd.DataFrame, *, population: int
         scores, y = table.loc[mine, "score"].to_numpy(float), outcome[mine].to_numpy()
         done = ~np.isnan(y)
         cal = calibrate(scores[done], y[done])
-        theta = cal.draws(DRAWS, rng)
+        theta = cal.draws(normal)
         p = special.expit(theta[:, :1] + theta[:, 1:] * _z(scores[~done])[None, :])
         errors = (rng.random(p.shape) < p).sum(1)
         accepted, decided, total = int(y[done].sum()), int(done.sum()), int(mine.sum())
