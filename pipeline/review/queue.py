@@ -71,7 +71,7 @@ def order(table: pd.DataFrame, *, probability: Mapping[str, float] | pd.Series |
           decided: Iterable[str] = ()) -> pd.DataFrame:
     """`items` in queue order: the decided ones first (in the order they would have), then the
     undecided: label fixes, audits, photo issues, each by `probability` (item_id -> P(real) refitted
-    on the decisions; the raw score where missing), then score, field and id."""
+    on the decisions; the raw score where missing) to two decimals, then score, field and id."""
     if table.empty:
         return table
     p = pd.Series(probability if probability is not None else {}, dtype=float)
@@ -79,7 +79,9 @@ def order(table: pd.DataFrame, *, probability: Mapping[str, float] | pd.Series |
     field_rank = {f: i for i, f in enumerate(ALL_FIELDS)}
     frame = table.assign(
         _done=~table["item_id"].isin(set(decided)), _group=table["field"].map(group_of),
-        _p=-prob.fillna(-1.0), _s=-table["score"].astype(float).fillna(-1.0),
+        # P(real) to two decimals: closer estimates are not told apart (their posteriors overlap
+        # far more), and the raw score decides between them
+        _p=-prob.round(2).fillna(-1.0), _s=-table["score"].astype(float).fillna(-1.0),
         _f=table["field"].map(field_rank).fillna(len(field_rank)))
     frame = frame.sort_values(["_done", "_group", "_p", "_s", "_f", "item_id"], kind="stable")
     return frame.drop(columns=["_done", "_group", "_p", "_s", "_f"]).reset_index(drop=True)

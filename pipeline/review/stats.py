@@ -19,6 +19,7 @@ per undecided item, refitted on the decisions, to re-rank the queue.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field as dataclass_field
 from typing import Any
 
@@ -31,7 +32,7 @@ from pipeline.labels import AUDIT, FIELDS, PERSON
 from pipeline.review.queue import ALL_FIELDS
 
 CONFIDENCE = 0.9
-EPS = 1e-4  # scores are clipped to [EPS, 1 - EPS] before the logit: 1.000 and 0.99999 stay apart
+EPS = 1e-12  # scores are clipped to [EPS, 1 - EPS] before the logit: 1 - 1e-11 and 1 - 1e-5 stay apart
 PRIOR_MEAN = np.array([0.0, 1.0])
 PRIOR_SD = np.array([1.5, 0.75])
 DRAWS = 4000
@@ -49,8 +50,12 @@ class Calibration:
 
     def draws(self, normal: np.ndarray) -> np.ndarray:
         """Posterior draws of (a, b) from standard normal draws [n, 2] (the same for every field, so
-        two fields with the same posterior give the same P(real) to the same score)."""
-        return self.mean + normal @ np.linalg.cholesky(self.cov).T
+        two fields with the same posterior give the same P(real) to the same score). The slope is
+        kept at 0 or above: a higher score never means a lower P(real), so inside a field the
+        recalibrated order is the score's and re-ranking moves fields against each other."""
+        theta = self.mean + normal @ np.linalg.cholesky(self.cov).T
+        theta[:, 1] = np.maximum(theta[:, 1], 0.0)
+        return theta
 
 
 def _z(scores: np.ndarray) -> np.ndarray:
@@ -114,9 +119,10 @@ class Summary:
 
 
 def summarize(table: pd.DataFrame, corrections: pd.DataFrame, *, population: int | None = None,
-              seed: int = 0) -> Summary:
+              seed: int = 0, fields: Sequence[str] | None = None) -> Summary:
     """The review statistics of queue.items `table` under the decisions in `corrections`.
-    `population`: persons no label flag names (the audit's frame); None leaves the audit out."""
+    `population`: persons no label flag names (the audit's frame); None leaves the audit out.
+    `fields`: only these fields' statistics (all by default)."""
     rng = np.random.default_rng(seed)
     normal = rng.standard_normal((DRAWS, 2))
     outcome = outcomes(table, corrections)
@@ -124,7 +130,7 @@ def summarize(table: pd.DataFrame, corrections: pd.DataFrame, *, population: int
     label: dict[str, Any] = {}
     real_flagged = np.zeros(DRAWS)
     decisions: dict[str, int] = {}
-    for f in [f for f in ALL_FIELDS if f != AUDIT]:
+    for f in [f for f in ALL_FIELDS if f != AUDIT and (fields is None or f in fields)]:
         mine = (table["field"] == f).to_numpy()
         scores, y = table.loc[mine, "score"].to_numpy(float), outcome[mine].to_numpy()
         done = ~np.isnan(y)
