@@ -106,7 +106,8 @@ class Review:
         self.rebuild()
 
     def rebuild(self, rows: pd.DataFrame | None = None) -> None:
-        """The queue under the decisions in the corrections file (or `rows` of it, just written)."""
+        """The queue under the decisions in the corrections file (or `rows` of it, just written).
+        An item's and a person's fixed parts are made once; order, P(real) and fixes every time."""
         rows = read_corrections(self.src.corrections) if rows is None else rows
         self.queue = build(self.issues, rows, labels=self.labels, audit=self.audit_n, seed=self.src.audit_seed,
                            age_edges=self.src.age_edges, threshold=self.src.threshold)
@@ -115,56 +116,67 @@ class Review:
             table = table[table["field"].isin(self.src.fields)]
         self.table = table
         self.corrections = rows
-        by_issue = self.queue.rows.set_index("issue_id", drop=False)
-        extra_cols = [c for c in self.queue.rows.columns if c not in (
-            "issue_id", "person_id", "image_id", "field", "given", "suggested", "score", "kind")]
-        self.items: list[dict[str, Any]] = []
-        self.by_id: dict[str, dict[str, Any]] = {}
-        for r in table.itertuples(index=False):
-            first = by_issue.loc[r.ids[0]]
-            swap = first["kind"] == "swap"
-            item = {
-                "id": r.item_id, "ids": list(r.ids), "key": list(r.key), "person_id": r.person_id, "field": r.field,
-                "kind": r.kind, "group": GROUP_NAMES[group_of(r.field)], "given": str(first["given"]),
-                "suggested": str(first["suggested"]), "value": decision_keys(by_issue.loc[[r.ids[0]]])["value"].iloc[0],
-                "score": _number(r.score), "p": _number(r.p),
-                "images": [i for i in by_issue.loc[list(r.ids), "image_id"] if i != PERSON],
-                "extra": {c: str(first[c]) for c in extra_cols if str(first[c]) not in ("", "nan")},
-                "choices": _choices(r.field, swap, self.src.age_edges, str(first["suggested"])), "swap": bool(swap),
-            }
-            self.items.append(item)
-            for i in r.ids:
-                self.by_id[i] = item
+        cache = getattr(self, "_items", {})
+        new = table[~table["item_id"].isin(cache)]
+        if len(new):
+            by_issue = self.queue.rows.set_index("issue_id", drop=False)
+            values = decision_keys(self.queue.rows)["value"].set_axis(self.queue.rows["issue_id"])
+            extra_cols = [c for c in self.queue.rows.columns if c not in (
+                "issue_id", "person_id", "image_id", "field", "given", "suggested", "score", "kind")]
+            for r in new.itertuples(index=False):
+                first = by_issue.loc[r.ids[0]]
+                swap = first["kind"] == "swap"
+                cache[r.item_id] = {
+                    "id": r.item_id, "ids": list(r.ids), "key": list(r.key), "person_id": r.person_id,
+                    "field": r.field, "kind": r.kind, "group": GROUP_NAMES[group_of(r.field)],
+                    "given": str(first["given"]), "suggested": str(first["suggested"]), "value": values[r.ids[0]],
+                    "score": _number(r.score), "p": None,
+                    "images": [i for i in by_issue.loc[list(r.ids), "image_id"] if i != PERSON],
+                    "extra": {c: str(first[c]) for c in extra_cols if str(first[c]) not in ("", "nan")},
+                    "choices": _choices(r.field, swap, self.src.age_edges, str(first["suggested"])),
+                    "swap": bool(swap),
+                }
+        self._items = cache
+        self.items = [cache[i] for i in table["item_id"]]
+        for item, p in zip(self.items, table["p"]):
+            item["p"] = _number(p)
+        self.by_id = {i: item for item in self.items for i in item["ids"]}
         others = self.queue.rows.loc[self.queue.rows["field"] == "duplicate", "suggested"]  # shown beside the copy
         self.persons = self._persons(set(self.queue.rows["person_id"]) | set(others))
 
     def _persons(self, wanted: set[str]) -> dict[str, dict[str, Any]]:
         if self.labels is None:
             return {}
-        labels = self.labels[self.labels["person_id"].isin(wanted)]
+        cache = getattr(self, "_person_cache", {})
+        missing = wanted - set(cache)
+        labels = self.labels[self.labels["person_id"].isin(missing)]
         order = {stem: i for i, stem in enumerate(L.MASK_FILES)}
         notes = self.queue.notes
-        out = {}
         for pid, rows in labels.groupby("person_id"):
             rows = rows.assign(stem=rows["image_id"].str.rsplit("/", n=1).str[-1])
             rows = rows.sort_values("stem", key=lambda s: s.map(lambda x: order.get(x, len(order))), kind="stable")
             first = rows.iloc[0]
             mine = notes[notes["person_id"].astype(str) == pid]
-            out[pid] = {
+            cache[pid] = {
                 "gender": _name(first["gender"], L.GENDERS), "age": int(first["age"]),
                 "age_bin": L.age_bin_names(self.src.age_edges)[L.age_bin(int(first["age"]), self.src.age_edges)],
-                "images": [{"id": r["image_id"], "stem": r["stem"], "mask": _name(r["mask"], L.MASKS)}
-                           for _, r in rows.iterrows()],
+                "images": [{"id": i, "stem": st, "mask": _name(m, L.MASKS)}
+                           for i, st, m in zip(rows["image_id"], rows["stem"], rows["mask"])],
                 "notes": [f"{stem_of(n.image_id)}: {n.detail or n.kind}" for n in mine.itertuples()],
-                "fixes": self._fixes(pid),
             }
-        return out
+        self._person_cache = cache
+        fixes = self._fixes()
+        return {pid: {**cache[pid], "fixes": fixes.get(pid, [])} for pid in wanted if pid in cache}
 
-    def _fixes(self, pid: str) -> list[str]:
-        """The person's accepted label corrections as KEY=VALUE (what a --fix or an accept set)."""
+    def _fixes(self) -> dict[str, list[str]]:
+        """Person id -> its accepted label corrections as KEY=VALUE (what a --fix or an accept set)."""
         c = self.corrections
-        c = c[(c["person_id"] == pid) & c["field"].isin(FIELDS) & (c["decision"] == "accept")]
-        return [f"{r.field if r.image_id == PERSON else stem_of(r.image_id)}={r.value}" for r in c.itertuples()]
+        c = c[c["field"].isin(FIELDS) & (c["decision"] == "accept")]
+        out: dict[str, list[str]] = {}
+        for r in c.itertuples():
+            out.setdefault(r.person_id, []).append(
+                f"{r.field if r.image_id == PERSON else stem_of(r.image_id)}={r.value}")
+        return out
 
     def decisions(self) -> dict[str, dict[str, str]]:
         """Item id -> its decision in the corrections file: {decision, value, source}."""
