@@ -89,15 +89,24 @@ def _split_ids(values: list[str]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-def _age_edges(params: Path) -> tuple[int, int]:
+def _params(params: Path) -> dict:
     from pipeline.files import load_params
+
+    return (load_params(params) or {}) if params.exists() else {}
+
+
+def _age_edges(params: Path) -> tuple[int, int]:
     from pipeline.labels import DEFAULT_AGE_EDGES
 
-    if params.exists():
-        edges = (load_params(params) or {}).get("relabel", {}).get("age_edges")
-        if edges:
-            return tuple(edges)
-    return DEFAULT_AGE_EDGES
+    edges = _params(params).get("relabel", {}).get("age_edges")
+    return tuple(edges) if edges else DEFAULT_AGE_EDGES
+
+
+def _threshold(params: Path) -> float:
+    """noise.types.threshold: a detector row scored below it is a note, not an item."""
+    from pipeline.review.queue import DEFAULT_THRESHOLD
+
+    return float(((_params(params).get("noise") or {}).get("types") or {}).get("threshold", DEFAULT_THRESHOLD))
 
 
 def _extra_columns(issues) -> list[str]:
@@ -117,24 +126,26 @@ def _given_years(issues, labels_path: Path) -> dict[str, str]:
     return labels.groupby("person_id")["age"].first().astype(str).to_dict()
 
 
-def _print_table(shown, total: int, hidden: int, labels_path: Path) -> None:
-    """A ranked table; on a terminal too narrow for its fixed columns and 20 characters of each
-    extra one (about 130 with image-level issues), the same rows as a list, two or three lines
-    each, so nothing is cut to "…"."""
+def _score(value) -> str:
+    return "—" if value != value else f"{value:.3f}"  # audit items have no score
+
+
+def _print_table(shown, ranks: list[int], title: str, labels_path: Path) -> None:
+    """A ranked table (rank = the item's place in the queue); on a terminal too narrow for its
+    fixed columns and 20 characters of each extra one (about 130 with image-level issues), the
+    same rows as a list, two or three lines each, so nothing is cut to "…"."""
     from rich.console import Console
     from rich.table import Table
 
     years = _given_years(shown, labels_path)
     extra = _extra_columns(shown)
-    title = f"label issues: {len(shown)} shown of {total}" \
-        + (f" ({hidden} decided hidden, --all shows them)" if hidden else "")
     rows = []
-    for rank, r in enumerate(shown.itertuples(index=False), 1):
+    for rank, r in zip(ranks, shown.itertuples(index=False)):
         row = r._asdict()
         given = str(row["given"])
         if row["field"] == "age" and row["person_id"] in years:
             given = f"{given} ({years[row['person_id']]} y)"
-        rows.append((str(rank), f"{row['score']:.3f}", str(row["kind"]), str(row["person_id"]),
+        rows.append((str(rank), _score(row["score"]), str(row["kind"]), str(row["person_id"]),
                      f"[red]{given}[/red] -> [green]{row['suggested']}[/green]",
                      [str(row[c]) for c in extra], str(row["issue_id"])))
     console = Console()
@@ -170,48 +181,101 @@ def _plain(markup: str) -> str:
     return Text.from_markup(markup).plain
 
 
-@app.command("inspect-noise")
+def _print_stats(stats: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"how good the flags are on this data ({stats['items']} items; 90 % intervals)")
+    for col in ("field", "items", "decided", "accepted", "precision", "precision, all flags", "undecided",
+                "real among undecided"):
+        table.add_column(col, justify="left" if col == "field" else "right")
+    for f, s in stats["label"].items():
+        pi = s["precision_interval"]
+        table.add_row(f, str(s["items"]), str(s["decided"]), str(s["accepted"]),
+                      "—" if s["precision"] is None else f"{s['precision']:.2f}",
+                      "—" if pi is None else f"{pi[0]:.2f} – {pi[1]:.2f}", str(s["undecided"]),
+                      f"{s['expected_errors_undecided']:.1f} ({s['expected_errors_undecided_interval'][0]:g} – "
+                      f"{s['expected_errors_undecided_interval'][1]:g})")
+    console = Console()
+    console.print(table)
+    a = stats["audit"]
+    if a["expected_missed_errors"] is None:
+        console.print(f"audit: {a['persons']} persons decided of {a['listed']} listed; `--audit N` lists N persons "
+                      "no label flag names, to estimate the errors the flags miss")
+    else:
+        lo, hi = a["expected_missed_errors_interval"]
+        console.print(f"audit: {a['errors_found']} wrong of {a['persons']} persons audited, out of {a['population']} "
+                      f"no label flag names -> {a['expected_missed_errors']:.1f} missed ({lo:g} – {hi:g}); "
+                      f"recall of the label flags about {a['recall']:.2f} "
+                      f"({a['recall_interval'][0]:.2f} – {a['recall_interval'][1]:.2f})")
+    console.print(f"[dim]{stats['method']}[/dim]")
+
+
+@app.command("inspect-noise", context_settings={"allow_extra_args": True})
 def inspect_noise(
-    top: int = typer.Option(20, "--top", min=0, help="Show the N highest-scoring issues (0 = all). "
-                            "The two rows of a swap pair stay together."),
+    ctx: typer.Context,
+    top: int = typer.Option(20, "--top", min=0, help="Show the first N items of the queue (0 = all). An item "
+                            "is one decision: the two rows of a swap pair are one item."),
     fmt: Literal["table", "csv", "json"] = typer.Option(
         "table", "--format", help="table: ranked rich table; csv: columns "
         "person_id,image_id,field,given,suggested,score,issue_id (+ any extra columns of the issue list); "
-        "json: list of records (with issue_id, kind)."),
+        "json: list of records (with issue_id, kind); with --stats, json is the statistics object."),
     html: Path | None = typer.Option(None, "--html", dir_okay=False, help="Also write a self-contained "
                                      "HTML gallery of the shown issues (each person's crops side by side)."),
     accept: list[str] = typer.Option([], "--accept", metavar="ID", help="Accept issue ID(s): repeat the "
                                      "option or comma-separate. Written to the corrections file; the next "
                                      "`dvc repro` applies them from the rebalance stage on."),
     reject: list[str] = typer.Option([], "--reject", metavar="ID", help="Reject issue ID(s) (the label is "
-                                     "right): recorded so the issue is hidden and left alone."),
+                                     "right): recorded so the issue is hidden and left alone. For an audit "
+                                     "item (audit:<person_id>): all of the person's labels are right."),
+    fix: list[str] = typer.Option([], "--fix", metavar="ID KEY=VALUE", help="Decide item ID with the label you "
+                                  "choose (repeatable, one KEY=VALUE each): KEY gender (male|female), age (years) "
+                                  "or a photo stem (mask1..mask5, incorrect_mask, normal) for its mask "
+                                  "(wear|incorrect|normal). E.g. --fix gender:000001 gender=female, --fix "
+                                  "audit:000007 age=44. A value equal to the given label says it is right."),
+    audit: int = typer.Option(0, "--audit", min=0, metavar="N", help="Add N audit items: persons no label flag "
+                              "names, drawn at random (seeded, stratified on gender x age bin), ids "
+                              "audit:<person_id>. Check all their photos and labels, then --reject (all right) "
+                              "or --fix (a wrong one); --stats turns them into the errors the flags miss."),
+    audit_seed: int = typer.Option(0, "--audit-seed", help="Seed of the --audit draw (the same seed extends "
+                                   "the same sample as N grows)."),
+    stats: bool = typer.Option(False, "--stats", help="How good the flags are on this data, from the decisions "
+                               "so far: per field decided, accepted, precision, the undecided and how many of "
+                               "them are real (scores recalibrated on the decisions), and from the audit the "
+                               "errors the flags miss and their recall; 90 % intervals."),
     serve: bool = typer.Option(False, "--serve", help="Review in the browser: a local web app showing one "
-                               "issue at a time with the person's photos; keys a/r/e/s/j/k/u decide."),
+                               "item at a time with the person's photos; keys a/r/e/s/j/k/u decide."),
     port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port of --serve."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address --serve binds to (default: this machine only)."),
     compare: Path | None = typer.Option(None, "--compare", exists=True, dir_okay=False, help="Known-fixes "
                                         "list (person_id,field,fix,source or the corrections format): report "
                                         "which known fixes are flagged and which are not."),
-    show_all: bool = typer.Option(False, "--all", help="Also show issues already decided in the "
-                                  "corrections file."),
-    field: list[str] = typer.Option([], "--field", metavar="F", help="Only issues of these fields (repeat or "
-                                    "comma-separate): mask, gender, age, duplicate, outlier, quality."),
+    show_all: bool = typer.Option(False, "--all", help="Also show items already decided in the "
+                                  "corrections file (they come first)."),
+    show_notes: bool = typer.Option(False, "--notes", help="List the detector notes instead: face-detector "
+                                    "fallbacks scored below noise.types.threshold, information on a person "
+                                    "rather than items to decide."),
+    field: list[str] = typer.Option([], "--field", metavar="F", help="Only items of these fields (repeat or "
+                                    "comma-separate): mask, gender, age, duplicate, outlier, quality, audit; "
+                                    "labels (mask, gender, age, duplicate) or photos (outlier, quality)."),
     issues_path: Path = typer.Option(Path("reports/noise/issues.csv"), "--issues",
                                      help="Ranked issues written by the noise stage."),
     labels_path: Path = typer.Option(Path("data/processed/labels.parquet"), "--labels",
-                                     help="Labels frame (each person's images and given age in years)."),
+                                     help="Labels frame (each person's images and given labels; audits and --fix "
+                                     "need it)."),
     crops_path: Path = typer.Option(Path("data/interim/crops.npy"), "--crops",
                                     help="Crop cache, rows in manifest order (for the gallery)."),
     manifest_path: Path = typer.Option(Path("data/interim/manifest.parquet"), "--manifest",
                                        help="Manifest: maps image_id to its crop row and original file."),
     corrections_path: Path = typer.Option(Path("data/corrections.csv"), "--corrections",
-                                          help="Corrections file that --accept/--reject/--serve write."),
+                                          help="Corrections file that --accept/--reject/--fix/--serve write."),
     params_path: Path = typer.Option(Path("params.yaml"), "--params",
-                                     help="Read relabel.age_edges from here (age bins to choose from)."),
+                                     help="Read relabel.age_edges and noise.types.threshold from here."),
     source: str = typer.Option("inspect-noise", "--source", help="Source column of decisions written."),
 ) -> None:
-    """Review the label issues found by the noise stage: ranked list, HTML gallery, accept/reject
-    decisions for the corrections file, a review web app, and overlap with a known-fixes list."""
+    """Review the issues found by the noise stage, label fixes first: the ranked queue, HTML gallery,
+    accept / reject / fix decisions for the corrections file, audit items, statistics of how good
+    the flags are, a review web app, and overlap with a known-fixes list."""
     import json
     import sys
 
@@ -219,46 +283,104 @@ def inspect_noise(
     from rich.console import Console
     from rich.table import Table
 
-    from pipeline.curation.corrections import append_decisions, decided, read_corrections
+    from pipeline.curation.corrections import (CorrectionsError, append_decisions, parse_fix, read_corrections,
+                                               record_fix)
+    from pipeline.labels import AUDIT
+    from pipeline.review import queue as Q
     from pipeline.review.rerun import rerun_plan
+    from pipeline.review.session import build
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, highlight=False)
+    if ctx.args and len(ctx.args) != len(fix):
+        err.print(f"[red]unexpected argument(s) {' '.join(ctx.args)}: each --fix takes ID KEY=VALUE[/red]"
+                  if fix else f"[red]unexpected argument(s): {' '.join(ctx.args)}[/red]")
+        raise typer.Exit(2)
+    if fix and len(ctx.args) != len(fix):
+        err.print("[red]each --fix takes ID KEY=VALUE, e.g. --fix gender:000001 gender=female[/red]")
+        raise typer.Exit(2)
     if not issues_path.exists():
         err.print(f"[red]{issues_path} does not exist yet: run `dvc repro noise` first.[/red]")
         raise typer.Exit(1)
-    issues = pd.read_csv(issues_path, dtype={"issue_id": str, "person_id": str, "image_id": str, "given": str, "suggested": str},
-                         keep_default_na=False).astype({"score": float})
-    fields = _split_ids(field)
-    if fields:
-        from pipeline.curation.corrections import FIELDS, TYPE_FIELDS
-
-        bad = sorted(set(fields) - set(FIELDS + TYPE_FIELDS))
-        if bad:
-            err.print(f"[red]--field {', '.join(bad)}: should be one of {', '.join(FIELDS + TYPE_FIELDS)}[/red]")
-            raise typer.Exit(2)
-        issues = issues[issues["field"].isin(fields)].reset_index(drop=True)
+    try:
+        corrections = read_corrections(corrections_path)
+    except CorrectionsError as e:
+        err.print(f"[red]{e}[/red]\nfix or remove the line(s); nothing was read or written")
+        raise typer.Exit(2)
+    try:
+        fields = Q.expand_fields(_split_ids(field))
+    except ValueError as e:
+        err.print(f"[red]--field {e}[/red]")
+        raise typer.Exit(2)
+    issues = pd.read_csv(issues_path, dtype={"issue_id": str, "person_id": str, "image_id": str, "given": str,
+                                             "suggested": str}, keep_default_na=False).astype({"score": float})
 
     if serve:
         from pipeline.review.app import Sources, serve as serve_app
 
         serve_app(Sources(issues=issues_path, labels=labels_path, crops=crops_path, manifest=manifest_path,
-                          corrections=corrections_path, age_edges=_age_edges(params_path), source=source),
+                          corrections=corrections_path, age_edges=_age_edges(params_path), source=source,
+                          threshold=_threshold(params_path), audit=audit, audit_seed=audit_seed, fields=tuple(fields)),
                   host=host, port=port)
         return
 
+    labels = pd.read_parquet(labels_path).astype({"person_id": str, "image_id": str}) if labels_path.exists() else None
     accept_ids, reject_ids = _split_ids(accept), _split_ids(reject)
-    if accept_ids or reject_ids:
-        unknown = sorted(set(accept_ids + reject_ids) - set(issues["issue_id"]))
-        both = sorted(set(accept_ids) & set(reject_ids))
-        if unknown or both:
-            err.print(f"[red]unknown issue id(s): {unknown}[/red]" if unknown else
-                      f"[red]both accepted and rejected: {both}[/red]")
+    fixes: dict[str, list[tuple[str, str]]] = {}
+    for item_id, text in zip(fix, ctx.args):
+        try:
+            fixes.setdefault(item_id.strip(), []).append(parse_fix(text))
+        except ValueError as e:
+            err.print(f"[red]--fix {item_id} {e}[/red]")
             raise typer.Exit(2)
-        for decision, ids in (("accept", accept_ids), ("reject", reject_ids)):
-            if ids:
-                append_decisions(corrections_path, issues[issues["issue_id"].isin(ids)], decision, source)
-                err.print(f"{decision}ed {len(ids)} issue(s) -> {corrections_path}")
+    wanted = accept_ids + reject_ids + list(fixes)
+    audits = [i.split(":", 1)[1] for i in wanted if i.startswith(f"{AUDIT}:")]
+    if (audit or audits) and labels is None:
+        err.print(f"[red]{labels_path} is needed for audit items: run `dvc repro relabel` first.[/red]")
+        raise typer.Exit(1)
+    queue = build(issues, corrections, labels=labels, audit=audit, seed=audit_seed, age_edges=_age_edges(params_path),
+                  threshold=_threshold(params_path), include=audits)
+
+    if wanted:
+        known = set(queue.table["item_id"]) | set(queue.rows["issue_id"])
+        unknown = sorted(set(wanted) - known)
+        both = sorted((set(accept_ids) & set(reject_ids)) | (set(fixes) & set(accept_ids + reject_ids)))
+        audit_accepts = sorted(i for i in accept_ids if i.startswith(f"{AUDIT}:"))
+        if unknown:
+            err.print(f"[red]{Q.unknown_ids_message(unknown, sorted(known))}[/red]")
+            if any(u.startswith(f"{AUDIT}:") for u in unknown):
+                err.print("audit ids name a person no mask, gender or age flag names")
+            raise typer.Exit(2)
+        if both or audit_accepts:
+            err.print(f"[red]decided twice in one command: {both}[/red]" if both else
+                      f"[red]{audit_accepts}: an audit item is decided with --reject (all labels right) or "
+                      "--fix ID KEY=VALUE (the wrong label and its right value)[/red]")
+            raise typer.Exit(2)
+        if fixes and labels is None:
+            err.print(f"[red]{labels_path} is needed for --fix (the person's photos and given labels).[/red]")
+            raise typer.Exit(1)
+        rows_of = {i: queue.rows[queue.rows["issue_id"].isin(ids)]
+                   for ids in queue.table["ids"] for i in ids}
+        try:
+            for decision, ids in (("accept", accept_ids), ("reject", reject_ids)):
+                if ids:
+                    append_decisions(corrections_path, pd.concat([rows_of[i] for i in ids]), decision, source)
+                    err.print(f"{decision}ed {len(ids)} item(s) -> {corrections_path}")
+            for item_id, pairs in fixes.items():
+                item = rows_of[item_id]
+                person = labels[labels["person_id"] == str(item["person_id"].iloc[0])]
+                record_fix(corrections_path, item, person, pairs, source)
+                err.print(f"fixed {item_id}: {', '.join(f'{k}={v}' for k, v in pairs)} -> {corrections_path}")
+        except (CorrectionsError, ValueError) as e:
+            err.print(f"[red]{e}[/red]")
+            raise typer.Exit(2)
         err.print(rerun_plan(corrections_path.as_posix())["message"])
+        return
+
+    if stats:
+        if fmt == "json":
+            sys.stdout.write(json.dumps(queue.summary.stats, indent=2) + "\n")
+        else:
+            _print_stats(queue.summary.stats)
         return
 
     if compare is not None:
@@ -281,20 +403,32 @@ def inspect_noise(
             Console().print(table)
         return
 
-    from pipeline.curation.noise import top_issues
-
-    total = len(issues)
-    if not show_all:
-        issues = issues[~decided(issues, read_corrections(corrections_path))].reset_index(drop=True)
-    hidden = total - len(issues)
-    shown = top_issues(issues, top) if top else issues
+    if show_notes:
+        shown, ranks = queue.notes, list(range(1, len(queue.notes) + 1))
+        title = f"detector notes: {len(shown)} (information on the persons, not items to decide)"
+    else:
+        table = queue.table
+        if fields:
+            table = table[table["field"].isin(fields)]
+        items_total = len(table)
+        decided = table["outcome"].notna()
+        if not show_all:
+            table = table[~decided.to_numpy()]
+        hidden = items_total - len(table)
+        picked = table.head(top) if top else table
+        shown = Q.rows_in_order(queue.rows, picked)
+        place = {i: n for n, ids in enumerate(picked["ids"], 1) for i in ids}
+        ranks = [place[i] for i in shown["issue_id"]]
+        title = f"review queue: {len(picked)} shown of {len(table)} items, label fixes first" \
+            + (f" ({hidden} decided hidden, --all shows them)" if hidden else "") \
+            + (f"; {len(queue.notes)} detector notes aside (--notes)" if len(queue.notes) else "")
     if fmt == "csv":
         sys.stdout.write(shown[CSV_COLUMNS + _extra_columns(shown)].to_csv(index=False))
     elif fmt == "json":
         # pandas escapes "/" in strings; a round trip through json gives plain ids
         sys.stdout.write(json.dumps(json.loads(shown.to_json(orient="records")), indent=2) + "\n")
     else:
-        _print_table(shown, len(issues), hidden, labels_path)
+        _print_table(shown, ranks, title, labels_path)
 
     if html is not None:
         import numpy as np

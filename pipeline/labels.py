@@ -33,6 +33,9 @@ TYPE_FIELDS = ("duplicate", "outlier", "quality")  # beyond wrong labels (pipeli
 PERSON = "*"  # image_id of person-level rows
 EXCLUDE = "exclude"  # `suggested` of an image that should leave the training set
 DETECTOR_KINDS = ("fallback", "face_box")  # quality rows listed for the crop, not for the photo
+AUDIT = "audit"  # review items of persons no label flag names, drawn to measure what the flags miss
+LABEL_FIXES = ("gender", "age", "mask", "duplicate")  # issues that change a label: reviewed first
+PHOTO_ISSUES = ("outlier", "quality")  # issues with a photo, not a label
 
 
 def mask_from_stem(stem: str) -> int:

@@ -299,33 +299,11 @@ def _check_hub(p: Params) -> list[str]:
 
 
 def check_corrections(path: str | Path) -> list[str]:
-    """One line per bad row of a corrections file (read with its own reader), or one for the file."""
-    import numpy as np
+    """`file:line: what is wrong` for every bad line of a corrections file: the reader's own check
+    (pipeline.curation.corrections.check_file), so `curate check` and every reader agree."""
+    from pipeline.curation.corrections import check_file
 
-    from pipeline.curation import corrections as C
-    from pipeline import labels as L
-
-    try:
-        df = C.read_corrections(path)
-    except Exception as e:  # a corrupt file: pandas' or the reader's own message
-        return [f"{path}: cannot be read as a corrections file ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                f"columns should be {','.join(C.CORRECTION_COLUMNS)}"]
-    names = {"mask": (*L.MASKS, C.SWAP), "gender": L.GENDERS}
-    out = []
-    for r in df.itertuples(index=False):
-        row = f"{path} (person {r.person_id}, image {r.image_id}, field {r.field})"
-        if r.decision not in ("accept", "reject"):
-            out.append(f"{row}: decision = {r.decision!r}: should be accept or reject")
-        if r.field not in C.FIELDS:
-            out.append(f"{row}: field = {r.field!r}: should be one of {', '.join(C.FIELDS)}")
-        elif r.field in names and r.value not in names[r.field]:
-            out.append(f"{row}: value = {r.value!r}: should be one of {', '.join(names[r.field])}")
-        elif r.field == "age":
-            try:
-                C.target_ages(r.value, np.array([30]))
-            except ValueError:
-                out.append(f"{row}: value = {r.value!r}: should be an age or an age-bin name like <30, 30-57, >=58")
-    return out
+    return check_file(path)
 
 
 def check(path: str | Path = "params.yaml", *, hub: bool = True) -> list[str]:

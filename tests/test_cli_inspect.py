@@ -175,7 +175,7 @@ def test_compare_with_public_list(files, tmp_path):
 def test_html_gallery(files, tmp_path):
     paths, _ = files
     out = tmp_path / "gallery.html"
-    result = invoke(paths, "--html", out, "--top", "3")
+    result = invoke(paths, "--html", out, "--top", "2")  # two items: the swap pair and the gender flag
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert page.count("data:image/png;base64,") == 14 and "http" not in page
@@ -220,3 +220,111 @@ def test_accept_a_duplicate_and_a_quality_issue_through_the_one_writer(files):
     fixed, _ = apply_corrections(labels, rows, age_edges=EDGES)
     assert (fixed.loc[labels["person_id"] == "000003", "person_id"] == "000001").all()
     assert fixed["excluded"].sum() == 1
+
+
+def _with_photo_issues_and_a_note(paths) -> None:
+    issues = pd.read_csv(paths["issues.csv"], dtype=str)
+    extra = pd.DataFrame([  # as the noise stage writes them: the photo issues first, at score 1.0
+        ("quality:000001_male_Asian_45/mask2", "000001", "000001_male_Asian_45/mask2", "quality", "keep", "exclude",
+         1.0, "dark"),
+        ("outlier:000003_male_Asian_61/mask1", "000003", "000003_male_Asian_61/mask1", "outlier", "keep", "exclude",
+         1.0, "outlier"),
+        ("quality:000003_male_Asian_61/mask4", "000003", "000003_male_Asian_61/mask4", "quality", "keep", "exclude",
+         0.0, "fallback"),
+    ], columns=issues.columns)
+    pd.concat([extra, issues]).to_csv(paths["issues.csv"], index=False)
+
+
+def test_the_first_screen_shows_label_fixes_and_counts_items_once(files):
+    paths, _ = files
+    _with_photo_issues_and_a_note(paths)
+    out = invoke(paths, "--format", "csv", "--top", "0")
+    rows = pd.read_csv(io.StringIO(out.stdout), dtype=str)
+    assert rows["field"].tolist() == ["mask", "mask", "gender", "age", "outlier", "quality"]  # the note is no item
+    table = invoke(paths, "--top", "3").stdout
+    assert "3 shown of 5 items, label fixes first" in table and "1 detector notes aside" in table
+    assert "quality:" not in table and "outlier:" not in table
+    notes = json.loads(invoke(paths, "--notes", "--format", "json").stdout)
+    assert [n["kind"] for n in notes] == ["fallback"]
+    photos = pd.read_csv(io.StringIO(invoke(paths, "--format", "csv", "--field", "photos").stdout))
+    assert photos["field"].tolist() == ["outlier", "quality"]
+
+
+def test_audit_items_are_listed_confirmed_and_fixed(files):
+    paths, labels = files
+    # 000001-000003 are all flagged in the fixture: two more persons, unflagged
+    extra = labels[labels["person_id"] == "000001"].assign(
+        person_id="000004", image_id=lambda d: d["image_id"].str.replace("000001", "000004"))
+    more = extra.assign(person_id="000005", image_id=lambda d: d["image_id"].str.replace("000004", "000005"), gender=1)
+    pd.concat([labels, extra, more]).to_parquet(paths["labels.parquet"])
+    out = invoke(paths, "--audit", "5", "--format", "csv", "--field", "audit")
+    rows = pd.read_csv(io.StringIO(out.stdout), dtype=str, keep_default_na=False)
+    assert sorted(rows["issue_id"]) == ["audit:000004", "audit:000005"] and set(rows["image_id"]) == {"*"}
+    assert invoke(paths, "--accept", "audit:000004").exit_code == 2  # an audit: --reject or --fix
+    assert invoke(paths, "--reject", "audit:000004").exit_code == 0
+    result = invoke(paths, "--fix", "audit:000005", "age=33", "--fix", "audit:000005", "mask2=normal")
+    assert result.exit_code == 0, result.output
+    c = read_corrections(paths["corrections.csv"])
+    assert c[["person_id", "image_id", "field", "value", "decision"]].values.tolist() == [
+        ["000004", "*", "audit", "0", "reject"], ["000005", "*", "age", "33", "accept"],
+        ["000005", "000005_male_Asian_45/mask2", "mask", "normal", "accept"], ["000005", "*", "audit", "2", "accept"]]
+    stats = json.loads(invoke(paths, "--stats", "--format", "json").stdout)
+    assert {k: stats["audit"][k] for k in ("population", "persons", "errors_found")} == \
+        {"population": 2, "persons": 2, "errors_found": 1}
+    assert stats["audit"]["expected_missed_errors"] == 1.0  # both unflagged persons audited: nothing left
+    assert invoke(paths, "--audit", "5", "--field", "audit", "--format", "csv").stdout.strip() == \
+        "person_id,image_id,field,given,suggested,score,issue_id"  # both decided: hidden
+
+
+def test_fix_decides_an_item_with_the_label_chosen(files):
+    paths, labels = files
+    assert invoke(paths, "--fix", "age:000003", "age=40").exit_code == 0
+    assert invoke(paths, "--fix", "gender:000001", "gender=male").exit_code == 0  # the given label: right
+    c = read_corrections(paths["corrections.csv"])
+    assert c[["person_id", "field", "value", "decision"]].values.tolist() == [
+        ["000003", "age", "40", "accept"], ["000001", "gender", "male", "reject"]]
+    out, _ = apply_corrections(labels, c, age_edges=EDGES)
+    assert (out.loc[out["person_id"] == "000003", "age"] == 40).all() and (out["gender"] == labels["gender"]).all()
+    stats = json.loads(invoke(paths, "--stats", "--format", "json").stdout)
+    assert set(stats) >= {"label", "audit"} and set(stats["label"]) == {"gender", "age", "mask", "duplicate",
+                                                                         "outlier", "quality"}
+    keys = {"decided", "accepted", "precision", "precision_interval", "undecided", "expected_errors_undecided",
+            "expected_errors_undecided_interval"}
+    assert all(keys <= set(s) for s in stats["label"].values())
+    assert {k: stats["label"]["age"][k] for k in ("decided", "accepted", "precision")} == \
+        {"decided": 1, "accepted": 1, "precision": 1.0}
+    assert stats["label"]["gender"]["precision"] == 0.0
+    assert {"persons", "errors_found", "expected_missed_errors", "expected_missed_errors_interval"} <= set(stats["audit"])
+    assert "precision" in invoke(paths, "--stats").stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fix", "gender:000001"], "each --fix takes ID KEY=VALUE"),
+    (["--fix", "gender:000001", "sex=female"], "photo stem"),
+    (["--fix", "gender:000001", "gender=robot"], "gender must be one of"),
+    (["--fix", "gender:000001", "mask9=wear"], "photo stem"),
+])
+def test_a_bad_fix_is_refused_without_writing(files, args, message):
+    paths, _ = files
+    result = invoke(paths, *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not paths["corrections.csv"].exists()
+
+
+def test_an_unknown_id_names_the_format_and_the_closest_ids(files):
+    paths, _ = files
+    result = invoke(paths, "--accept", "gender:00001")
+    assert result.exit_code == 2
+    assert "closest: gender:000001" in result.output and "<field>:<person_id>" in result.output
+    assert "<field>:<image_id>" in invoke(paths, "--accept", "not_an_id").output
+
+
+@pytest.mark.parametrize("args", [[], ["--reject", "age:000003"], ["--serve"], ["--stats"]])
+def test_a_broken_corrections_line_is_refused_with_file_and_line_before_anything(files, args):
+    paths, _ = files
+    paths["corrections.csv"].write_text("person_id,image_id,field,value,decision,source\n"
+                                        "000001,*,gender,female,accept,me\n000124,*,age,,,\n")
+    before = paths["corrections.csv"].read_bytes()
+    result = invoke(paths, *args)
+    assert result.exit_code == 2 and f"{paths['corrections.csv']}:3: decision ''" in result.output.replace("\n", "")
+    assert paths["corrections.csv"].read_bytes() == before

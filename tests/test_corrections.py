@@ -215,3 +215,111 @@ def test_accepted_issue_types_merge_a_duplicate_and_exclude_images_rejected_do_n
     assert out.loc[out["image_id"] == img, "excluded"].all() and out["excluded"].sum() == 1
     assert (out["label"] == labels["label"]).all()
     assert set(out["corrected"]) == {"", "duplicate", "quality"}
+
+
+@pytest.mark.parametrize("line, message", [
+    ("000124,*,age,,,", "decision '': should be accept or reject"),  # the short line once rewritten so
+    ("000124,*,age", "3 fields, should be 6"),
+    ("000124,*,age,,accept,s", "value ''"),
+    ("000124,*,race,x,accept,s", "field 'race'"),
+    ("000124,*,gender,female,maybe,s", "decision 'maybe'"),
+    ("000124,*,audit,0,accept,s", "audit value '0'"),
+    (",*,gender,female,accept,s", "person_id is empty"),
+])
+def test_a_malformed_line_is_refused_with_its_line_and_nothing_is_written(tmp_path, line, message):
+    import re
+
+    from pipeline.curation.corrections import CorrectionsError
+
+    path = tmp_path / "corrections.csv"
+    path.write_text("person_id,image_id,field,value,decision,source\n000001,*,gender,female,accept,s\n" + line + "\n")
+    before = path.read_bytes()
+    with pytest.raises(CorrectionsError, match=re.escape(f"{path}:3: {message}")):
+        read_corrections(path)
+    rows = pd.DataFrame([issue("gender:000002", "000002", "*", "gender", "male", "female", "gender")])
+    with pytest.raises(CorrectionsError):
+        append_decisions(path, rows, "accept", "me")
+    assert path.read_bytes() == before
+
+
+def test_a_header_without_the_columns_is_refused_on_line_1(tmp_path):
+    from pipeline.curation.corrections import CorrectionsError, check_file
+
+    path = tmp_path / "c.csv"
+    path.write_text("person,field\n1,gender\n")
+    assert check_file(path)[0].startswith(f"{path}:1: header person,field lacks")
+    with pytest.raises(CorrectionsError):
+        read_corrections(path)
+
+
+def test_a_malformed_new_row_is_never_written(tmp_path):
+    from pipeline.curation.corrections import CorrectionsError
+
+    path = tmp_path / "c.csv"
+    audit = pd.DataFrame([issue("audit:000001", "000001", "*", "audit", "", "", "audit")])
+    with pytest.raises(CorrectionsError, match="audit value"):
+        append_decisions(path, audit, "accept", "me")  # an audit is a reject (all right) or a fix
+    assert not path.exists()
+    append_decisions(path, audit, "reject", "me")
+    assert read_corrections(path)[["field", "value", "decision"]].values.tolist() == [["audit", "0", "reject"]]
+
+
+@pytest.mark.parametrize("fixes, expected", [
+    ([("gender", "female")], [["000001", "*", "gender", "female", "accept"]]),
+    ([("gender", "male")], [["000001", "*", "gender", "male", "reject"]]),  # the given label: it is right
+    ([("age", "31"), ("mask3", "incorrect")], [["000001", "*", "age", "31", "accept"],
+                                               ["000001", "000001_male_Asian_25/mask3", "mask", "incorrect", "accept"]]),
+])
+def test_fix_rows(fixes, expected):
+    from pipeline.curation.corrections import fix_rows
+
+    person = make_labels()[lambda d: d["person_id"] == "000001"]
+    assert fix_rows(person, fixes)[["person_id", "image_id", "field", "value", "decision"]].values.tolist() == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("gender", "KEY=VALUE"), ("race=x", "photo stem"), ("age=", "KEY=VALUE"),
+])
+def test_parse_fix_says_what_a_fix_is(text, message):
+    from pipeline.curation.corrections import parse_fix
+
+    with pytest.raises(ValueError, match=message):
+        parse_fix(text)
+
+
+@pytest.mark.parametrize("fixes, message", [
+    ([("gender", "robot")], "gender must be one of"), ([("age", "old")], "years"), ([("mask3", "off")], "mask must be"),
+])
+def test_fix_rows_refuse_bad_values(fixes, message):
+    from pipeline.curation.corrections import fix_rows
+
+    with pytest.raises(ValueError, match=message):
+        fix_rows(make_labels()[lambda d: d["person_id"] == "000001"], fixes)
+
+
+def test_fixes_and_audits_apply_through_rebalance_and_leave_the_decided_issues_alone(tmp_path):
+    """What the rebalance stage does with the new rows (apply_review -> apply_corrections): a fix on
+    a gender item with another label, an audit that found a wrong mask, an audit all right."""
+    from pipeline.curation.corrections import record_fix
+    from pipeline.curation.rebalance import apply_review
+
+    labels = make_labels(persons=("000001", "000002", "000003"), ages=(25, 45, 33), genders=(0, 1, 0))
+    path = tmp_path / "corrections.csv"
+    gender = pd.DataFrame([issue("gender:000001", "000001", "*", "gender", "male", "female", "gender")])
+    audit2 = pd.DataFrame([issue("audit:000002", "000002", "*", "audit", "", "", "audit")])
+    audit3 = pd.DataFrame([issue("audit:000003", "000003", "*", "audit", "", "", "audit")])
+    person = {p: labels[labels["person_id"] == p] for p in ("000001", "000002")}
+    record_fix(path, gender, person["000001"], [("age", "44")], "me")  # gender right, the age wrong
+    record_fix(path, audit2, person["000002"], [("mask2", "normal")], "me")
+    append_decisions(path, audit3, "reject", "me")
+    rows = read_corrections(path)
+    assert rows[["person_id", "field", "value", "decision"]].values.tolist() == [
+        ["000001", "age", "44", "accept"], ["000001", "gender", "female", "reject"],
+        ["000002", "mask", "normal", "accept"], ["000002", "audit", "1", "accept"], ["000003", "audit", "0", "reject"]]
+    out, left, unmatched = apply_review(labels, gender, rows, age_edges=EDGES)
+    assert unmatched.empty and left.empty  # the gender issue is decided: no automatic action on it
+    p1, p2, p3 = (out[out["person_id"] == p] for p in ("000001", "000002", "000003"))
+    assert (p1["age"] == 44).all() and (p1["gender"] == 0).all() and (p1["age_bin"] == 1).all()
+    assert p2.loc[p2["image_id"].str.endswith("/mask2"), "mask"].item() == 2 and (p2["corrected"] != "").sum() == 1
+    assert (p3["label"].to_numpy() == labels.loc[labels["person_id"] == "000003", "label"].to_numpy()).all()
+    np.testing.assert_array_equal(out["label"], L.encode(out["mask"], out["gender"], out["age_bin"]))

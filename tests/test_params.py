@@ -123,17 +123,17 @@ def test_timm_list_is_the_installed_timm():
     assert set(lines[1:]) == set(timm.list_models())
 
 
-@pytest.mark.parametrize("text,words", [
+@pytest.mark.parametrize("text,words", [  # the corrections reader's own check: file:line and what is wrong
     ("person_id,image_id,field,value,decision,source\n000001,*,gender,female,acept,me\n",
-     ["person 000001", "decision = 'acept'", "accept or reject"]),
+     ["corrections.csv:2", "decision 'acept'", "accept or reject"]),
     ("person_id,image_id,field,value,decision,source\n000001,*,gendr,female,accept,me\n",
-     ["field = 'gendr'", "mask, gender, age"]),
+     ["corrections.csv:2", "field 'gendr'", "mask, gender, age"]),
     ("person_id,image_id,field,value,decision,source\n000001,*,gender,femal,accept,me\n",
-     ["value = 'femal'", "male, female"]),
+     ["corrections.csv:2", "value 'femal'", "'male', 'female'"]),
     ("person_id,image_id,field,value,decision,source\n000001,*,age,old-ish,accept,me\n",
-     ["value = 'old-ish'", "age-bin name"]),
-    ("person_id,field,value\n000001,gender,female\n", ["cannot be read", "missing columns"]),
-    ('person_id,image_id,field,value,decision,source\n"000001,*,gender\n', ["cannot be read"]),
+     ["corrections.csv:2", "value 'old-ish'", "bin name"]),
+    ("person_id,field,value\n000001,gender,female\n", ["corrections.csv:1", "lacks"]),
+    ('person_id,image_id,field,value,decision,source\n"000001,*,gender\n', ["corrections.csv:2", "should be 6"]),
 ])
 def test_bad_corrections_file_is_one_line_naming_the_file(workdir, text, words):
     (workdir / "data" / "corrections.csv").write_text(text)

@@ -175,3 +175,31 @@ def test_issue_types_are_review_items_decided_through_the_one_writer(review):
     rows = read_corrections(src.corrections).set_index("field")
     assert rows.loc["duplicate", ["person_id", "value", "decision"]].tolist() == ["000008", "000002", "accept"]
     assert rows.loc["quality", ["value", "decision"]].tolist() == ["exclude", "reject"]
+
+
+def test_audits_fixes_and_stats_through_the_api(review):
+    src, client = review
+    state = client.get("/api/state").json()
+    assert state["stats"]["label"]["gender"]["items"] == 3 and state["audit_n"] == 0
+    state = client.post("/api/audit", json={"n": 3}).json()
+    audits = [it for it in state["items"] if it["field"] == "audit"]
+    # 8 persons, 3 flagged for gender/age: 3 of the other 5 drawn, after the label fixes
+    assert len(audits) == 3 and state["progress"]["total"] == 10 and state["items"][-1]["field"] == "audit"
+    assert all(it["score"] is None and it["choices"] == [] for it in audits)
+    assert client.post("/api/audit", json={"n": -1}).status_code == 422
+    r = client.post("/api/decide", json={"id": audits[0]["id"], "decision": "accept"})
+    assert r.status_code == 400 and "audit" in r.json()["detail"]
+    assert client.post("/api/decide", json={"id": audits[0]["id"], "decision": "reject"}).status_code == 200
+    r = client.post("/api/decide", json={"id": audits[1]["id"], "decision": "fix", "value": "age=77 mask1=normal"})
+    assert r.status_code == 200 and r.json()["decision"]["value"] == "2"
+    assert r.json()["stats"]["audit"]["errors_found"] == 1 and r.json()["stats"]["audit"]["persons"] == 2
+    bad = client.post("/api/decide", json={"id": audits[2]["id"], "decision": "fix", "value": "nose=big"})
+    assert bad.status_code == 400 and "photo stem" in bad.json()["detail"]
+    gender = next(it for it in state["items"] if it["field"] == "gender")
+    r = client.post("/api/decide", json={"id": gender["id"], "decision": "reject"}).json()
+    # the decided items lead the queue, label fixes before audits
+    assert r["order"][0] == gender["id"] and set(r["order"][1:3]) == {audits[0]["id"], audits[1]["id"]}
+    assert client.get("/api/stats").json()["label"]["gender"]["decided"] == 1
+    # undoing an audit takes the labels it fixed with it
+    client.post("/api/decide", json={"id": audits[1]["id"], "decision": "clear"})
+    assert audits[1]["person_id"] not in set(read_corrections(src.corrections)["person_id"])

@@ -101,12 +101,15 @@ def test_accept_reject_reload_shows_both_and_the_file_has_both(page):
     pg.wait_for_selector("body[data-ready='1']")
     assert pg.inner_text("#progress-text") == "2 / 7 reviewed"
     assert pg.inner_text("#issue-id") == third  # the address kept the place
-    pg.keyboard.press("k")
+    # the decided items lead the queue in their order; the undecided follow, re-ranked
+    pg.select_option("#f-status", "done")
+    assert pg.inner_text("#issue-id") == first and pg.inner_text("#rank") == "1 of 2"
+    assert pg.inner_text("#status").startswith("accepted: ")
+    pg.keyboard.press("j")
     assert pg.inner_text("#issue-id") == second
     assert pg.inner_text("#status").startswith("rejected")
     pg.keyboard.press("ArrowLeft")
     assert pg.inner_text("#issue-id") == first
-    assert pg.inner_text("#status").startswith("accepted: ")
 
     rows = read_corrections(src.corrections)
     assert rows["decision"].tolist() == ["accept", "reject"]
@@ -185,3 +188,56 @@ def test_a_duplicate_is_judged_beside_the_other_person(browser, tmp_path):
         pg.keyboard.press("k" if rank == total else "j")  # a neighbouring card is a label issue: no other person
         assert pg.inner_text("#issue-id") != "duplicate:000008" and pg.is_hidden("#other")
         context.close()
+
+
+def test_audit_items_a_fix_and_the_stats_panel_survive_a_reload(page):
+    """Audit items added from the page show all photos and the given labels; `r` confirms one, a fix
+    (e, KEY=VALUE) corrects another and a label item; the stats panel follows and a reload keeps all."""
+    pg, src = page
+    assert pg.inner_text("#stats tr[data-field='gender']").split("\t")[1] == "0 / 3"
+    assert "add audits" in pg.inner_text("#audit-stats")
+    pg.fill("#audit-n", "2")
+    with pg.expect_response(lambda r: "/api/audit" in r.url):
+        pg.click("#audit-add")
+    pg.select_option("#f-field", "audit")
+    assert pg.inner_text("#rank") == "1 of 2" and pg.inner_text("#issue-id").startswith("audit:")
+    assert pg.locator("#photos img").count() == 7 and " · given " in pg.inner_text("#person")
+    confirmed = pg.inner_text("#issue-id")
+    press_and_wait(pg, "r")
+    fixed = pg.inner_text("#issue-id")
+    assert fixed != confirmed and fixed.startswith("audit:")
+    given = pg.inner_text("#person").split("given ")[1].split(",")[0]
+    other = "female" if given == "male" else "male"
+    pg.keyboard.press("e")
+    assert pg.evaluate("document.activeElement.id") == "fix"  # an audit has no choices: the fix is the edit
+    pg.keyboard.type(f"gender={other}")
+    press_and_wait(pg, "Enter")
+    rows = read_corrections(src.corrections)
+    pid_c, pid_f = confirmed.split(":")[1], fixed.split(":")[1]
+    assert rows[["person_id", "field", "value", "decision"]].values.tolist() == [
+        [pid_c, "audit", "0", "reject"], [pid_f, "gender", other, "accept"], [pid_f, "audit", "1", "accept"]]
+    pg.wait_for_function("document.getElementById('audit-stats').textContent.includes('1 wrong of 2 audited')")
+
+    pg.select_option("#f-field", "gender")  # a fix on a label item: another label than its own
+    gender_item = pg.inner_text("#issue-id")
+    pg.keyboard.press("e")
+    pg.keyboard.press("f")
+    pg.keyboard.type("age=44")
+    press_and_wait(pg, "Enter")
+    pid = gender_item.split(":")[1]
+    mine = read_corrections(src.corrections).query("person_id == @pid")
+    assert mine[["field", "value", "decision"]].values.tolist() == [["age", "44", "accept"], ["gender", mine["value"].iloc[1], "reject"]]
+    pg.wait_for_function("document.querySelector(\"#stats tr[data-field='gender']\").textContent.includes('1 / 3')")
+    assert "re-ranked by P(real) refitted on" in pg.inner_text("#rerank")
+
+    pg.reload()
+    pg.wait_for_selector("body[data-ready='1']")
+    assert "1 wrong of 2 audited" in pg.inner_text("#audit-stats")
+    assert pg.inner_text("#stats tr[data-field='gender']").split("\t")[1] == "1 / 3"
+    pg.select_option("#f-field", "audit")
+    pg.select_option("#f-status", "done")
+    assert pg.inner_text("#rank").endswith("of 2")
+    statuses = {pg.inner_text("#issue-id"): pg.inner_text("#status")}
+    pg.keyboard.press("j")
+    statuses[pg.inner_text("#issue-id")] = pg.inner_text("#status")
+    assert statuses == {confirmed: "audited: all labels right", fixed: "audited: 1 field(s) wrong, fixed"}

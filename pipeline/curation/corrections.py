@@ -2,7 +2,14 @@
 
 `data/corrections.csv` columns person_id,image_id,field,value,decision,source; image_id "*" for a
 person-level row; decision accept|reject; value: gender male|female, age an int or an age-bin name
-("<30", "30-59", ">=60"), mask wear|incorrect|normal, or `swap_incorrect_normal` (person level).
+("<30", "30-59", ">=60"), mask wear|incorrect|normal, or `swap_incorrect_normal` (person level);
+duplicate the other person id or `exclude`; outlier / quality `exclude`. An audit decision is a
+person-level row of field `audit` whose value is the number of the person's fields found wrong
+(`0` with decision reject: all labels right; the corrections themselves are rows of their own
+fields, so every reader that applies labels skips `audit` rows).
+
+Every read checks every line: a malformed one raises `CorrectionsError` naming `file:line`, so
+nothing is written over a broken file (a short line once came back as `000124,*,age,,,`).
 
 This module is the one writer of the file (`inspect-noise --accept/--reject` and the review server
 both call it): every change is a read-modify-write under an exclusive lock, written to a temporary
@@ -10,7 +17,9 @@ file and renamed over the old one, so two writers lose nothing and a reader neve
 
 from __future__ import annotations
 
+import csv
 import fcntl
+import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import labels as L
-from pipeline.labels import EXCLUDE, FIELDS, PERSON, TYPE_FIELDS, codes
+from pipeline.labels import AUDIT, EXCLUDE, FIELDS, PERSON, STEMS, TYPE_FIELDS, codes, stem_of
 from pipeline.files import write_csv
 
 CORRECTION_COLUMNS = ["person_id", "image_id", "field", "value", "decision", "source"]
@@ -34,16 +43,77 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=str) for c in CORRECTION_COLUMNS})
 
 
+class CorrectionsError(ValueError):
+    """A corrections file that cannot be used as it is: the message names `file:line` of each problem."""
+
+
+def check_row(row: dict[str, str]) -> str | None:
+    """What is wrong with one corrections row (stripped strings), or None."""
+    if not row["person_id"]:
+        return "person_id is empty"
+    if row["field"] not in (*FIELDS, *TYPE_FIELDS, AUDIT):
+        return f"field {row['field']!r}: should be one of {', '.join((*FIELDS, *TYPE_FIELDS, AUDIT))}"
+    decision = row["decision"].lower()
+    if decision not in ("accept", "reject"):
+        return f"decision {row['decision']!r}: should be accept or reject"
+    if row["field"] == AUDIT:
+        if row["image_id"] not in ("", PERSON):
+            return f"an audit row is person level: image_id should be {PERSON!r}, got {row['image_id']!r}"
+        if not row["value"].isdigit() or (row["value"] == "0") != (decision == "reject"):
+            return (f"audit value {row['value']!r}: should be the number of fields found wrong, 0 with "
+                    "decision reject (all labels right), 1-3 with accept")
+        return None
+    try:
+        check_value(row["field"], row["value"], swap=row["field"] == "mask" and row["value"] == SWAP)
+    except ValueError as e:
+        return f"value {row['value']!r}: {e}"
+    return None
+
+
+def check_file(path: str | Path) -> list[str]:
+    """`file:line: what is wrong` for every bad line of a corrections file ([] when it is fine or
+    missing)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return [f"{path}: cannot be read ({e})"]
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip() for h in next(reader, [])]
+    missing = [c for c in CORRECTION_COLUMNS if c not in header]
+    if missing:
+        return [f"{path}:1: header {','.join(header) or '(empty)'} lacks {','.join(missing)}; "
+                f"should be {','.join(CORRECTION_COLUMNS)}"]
+    out = []
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue  # a blank line
+        if len(cells) != len(header):
+            out.append(f"{path}:{line}: {len(cells)} fields, should be {len(header)} ({','.join(header)}): "
+                       f"{','.join(cells)!r}")
+            continue
+        row = {h: c.strip() for h, c in zip(header, cells)}
+        problem = check_row(row)
+        if problem:
+            out.append(f"{path}:{line}: {problem}")
+    return out
+
+
 def read_corrections(path: str | Path) -> pd.DataFrame:
     """The corrections file as strings, one row per (person_id, image_id, field), the latest
-    kept; a missing file is an empty frame with the columns."""
+    kept; a missing file is an empty frame with the columns. Raises CorrectionsError (with
+    `file:line` of each bad line) rather than read a malformed file."""
     path = Path(path)
     if not path.exists():
         return _empty()
+    problems = check_file(path)
+    if problems:
+        more = f"\n... and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise CorrectionsError("\n".join(problems[:5]) + more)
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = set(CORRECTION_COLUMNS) - set(df.columns)
-    if missing:
-        raise ValueError(f"{path}: missing columns {sorted(missing)}; expected {CORRECTION_COLUMNS}")
     df = df[CORRECTION_COLUMNS].apply(lambda s: s.str.strip())
     df["image_id"] = df["image_id"].replace("", PERSON)
     df["decision"] = df["decision"].str.lower()
@@ -64,13 +134,15 @@ def plain_label(suggested: str) -> str:
 def decision_keys(issues: pd.DataFrame) -> pd.DataFrame:
     """The corrections rows (KEY + value) that decide each issue row, same index: a swap pair is
     one person-level `swap_incorrect_normal` row, a person-level issue keeps image_id "*", and
-    the value is the suggested label."""
+    the value is the suggested label (an audit item: "0", no field found wrong)."""
     swap = issues["kind"].eq("swap") if "kind" in issues else pd.Series(False, index=issues.index)
+    audit = issues["field"].astype(str).eq(AUDIT)
     return pd.DataFrame({
         "person_id": issues["person_id"].astype(str),
         "image_id": issues["image_id"].astype(str).where(~swap, PERSON),
         "field": issues["field"].astype(str),
-        "value": issues["suggested"].map(plain_label).where(~swap, SWAP),
+        # an audit item decided as a whole (--reject): no field of the person found wrong
+        "value": issues["suggested"].map(plain_label).where(~swap, SWAP).where(~audit, "0"),
     }, index=issues.index)
 
 
@@ -127,6 +199,10 @@ def update_corrections(path: str | Path, change: Callable[[pd.DataFrame], pd.Dat
     with locked(path):
         rows = change(read_corrections(path))
         rows = rows[CORRECTION_COLUMNS].drop_duplicates(KEY, keep="last").reset_index(drop=True)
+        bad = [f"{r['person_id']},{r['image_id']},{r['field']}: {problem}" for r in rows.to_dict("records")
+               if (problem := check_row({k: str(v).strip() for k, v in r.items()}))]
+        if bad:  # what is written must read back
+            raise CorrectionsError(f"{path}: not written, a new row is malformed: " + "; ".join(bad[:3]))
         write_csv(rows, path)
     return rows
 
@@ -151,6 +227,82 @@ def clear_decisions(path: str | Path, issues_rows: pd.DataFrame) -> pd.DataFrame
     def drop(rows: pd.DataFrame) -> pd.DataFrame:
         return rows[[k not in keys for k in map(tuple, rows[KEY].to_numpy())]]
     return update_corrections(path, drop)
+
+
+FIX_KEYS = ("gender", "age", *STEMS)
+
+
+def parse_fix(text: str) -> tuple[str, str]:
+    """`gender=female` -> ("gender", "female"); ValueError saying what KEY=VALUE may be."""
+    key, sep, value = str(text).partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or key not in FIX_KEYS or not value:
+        raise ValueError(f"{text!r}: should be KEY=VALUE with KEY gender (male|female), age (years) or a "
+                         f"photo stem ({', '.join(STEMS)}) for its mask (wear|incorrect|normal)")
+    return key, value
+
+
+def fix_rows(person: pd.DataFrame, fixes: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """The corrections rows (KEY + value, decision) that set the labels `fixes` names on one person,
+    whose labels rows (image_id, mask, gender, age) are `person`: gender and age at person level, a
+    stem's mask on that image. A value equal to the given label is a reject (the label is right).
+    ValueError on a bad key or value."""
+    if person.empty:
+        raise ValueError("no labels for this person: --fix needs the labels file")
+    pid = str(person["person_id"].iloc[0])
+    first = person.iloc[0]
+    stems = {stem_of(i): str(i) for i in person["image_id"]}
+    rows = []
+    for key, value in fixes:
+        if key == "gender":
+            value = check_value("gender", value)
+            given = first["gender"] if isinstance(first["gender"], str) else L.GENDERS[int(first["gender"])]
+            rows.append((pid, PERSON, "gender", value, value == given))
+        elif key == "age":
+            if not value.isdigit():
+                raise ValueError(f"age={value}: should be the age in years (1-119)")
+            value = check_value("age", value)
+            rows.append((pid, PERSON, "age", value, int(value) == int(first["age"])))
+        elif key in STEMS:
+            if key not in stems:
+                raise ValueError(f"{key}={value}: person {pid} has no {key} photo ({', '.join(sorted(stems))})")
+            value = check_value("mask", value)
+            given = person.loc[person["image_id"].astype(str) == stems[key], "mask"].iloc[0]
+            given = given if isinstance(given, str) else L.MASKS[int(given)]
+            rows.append((pid, stems[key], "mask", value, value == given))
+        else:
+            parse_fix(f"{key}={value}")  # raises with the allowed keys
+    out = pd.DataFrame(rows, columns=[*KEY, "value", "same"])
+    out["decision"] = np.where(out["same"], "reject", "accept")
+    return out.drop(columns="same").drop_duplicates(KEY, keep="last")
+
+
+def record_fix(path: str | Path, item: pd.DataFrame, person: pd.DataFrame, fixes: Sequence[tuple[str, str]],
+               source: str) -> pd.DataFrame:
+    """Decide a review item (its issue rows, or its one audit row) with the labels the reviewer
+    chose, in one locked write; return the file's rows.
+
+    The labels are rows of their own fields (`fix_rows`). When one of them has the item's own key
+    (`--fix gender:X gender=female`), it is the item's decision; otherwise the item is recorded as
+    well: an audit item as an `audit` row counting the person's fields now found wrong, any other
+    item as a reject of its suggestion (the reviewer chose other labels, e.g. per photo for a swap)."""
+    labels_rows = fix_rows(person, fixes).assign(source=source)
+    field = str(item["field"].iloc[0])
+    pid = str(item["person_id"].iloc[0])
+
+    def change(rows: pd.DataFrame) -> pd.DataFrame:
+        new = pd.concat([rows, labels_rows[CORRECTION_COLUMNS]], ignore_index=True).drop_duplicates(KEY, keep="last")
+        if field == AUDIT:
+            mine = new[(new["person_id"] == pid) & new["field"].isin(FIELDS) & (new["decision"] == "accept")]
+            wrong = mine["field"].nunique()
+            audit = pd.DataFrame([(pid, PERSON, AUDIT, str(wrong), "accept" if wrong else "reject", source)],
+                                 columns=CORRECTION_COLUMNS)
+            return pd.concat([new, audit], ignore_index=True)
+        keys = decision_keys(item).drop_duplicates(KEY)
+        if set(map(tuple, keys[KEY].to_numpy())) <= set(map(tuple, labels_rows[KEY].to_numpy())):
+            return new
+        return pd.concat([new, keys.assign(decision="reject", source=source)[CORRECTION_COLUMNS]], ignore_index=True)
+    return update_corrections(path, change)
 
 
 _BIN = re.compile(r"^\s*(?:<\s*(\d+)|>=\s*(\d+)|(\d+)\s*-\s*(\d+))\s*$")
@@ -196,6 +348,8 @@ def apply_corrections(labels_df: pd.DataFrame, corrections_df: pd.DataFrame, *,
     accepted = corrections_df[corrections_df["decision"].astype(str).str.lower() == "accept"]
     for row in accepted.itertuples(index=False):
         pid, iid, field, value = str(row.person_id), str(row.image_id), str(row.field), str(row.value).strip()
+        if field == AUDIT:  # the record that a person was audited; the fixes found are rows of their own
+            continue
         sel = person == pid if iid in (PERSON, "") else image == iid
         if not sel.any():
             unmatched.append({**row._asdict(), "reason": "no such person" if iid in (PERSON, "") else "no such image"})

@@ -15,6 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from pipeline.curation.corrections import PERSON
+from pipeline.review.queue import items
 from pipeline.labels import GENDERS, MASK_FILES
 
 STEM_ORDER = {stem: i for i, stem in enumerate(MASK_FILES)}
@@ -121,7 +122,7 @@ def write_gallery(issues: pd.DataFrame, labels: pd.DataFrame, crops: np.ndarray,
                              given.get(p, ""), others[p]) for p in order.index]
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<div class='meta'>{len(issues)} issue rows, {len(order)} persons; flagged images outlined in red."
+            f"<div class='meta'>{len(items(issues))} review items of {len(order)} persons; flagged images outlined in red."
             f"</div>{''.join(sections)}</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
