@@ -70,8 +70,22 @@ def test_action_effects_counts_what_rebalance_did():
     ts = pd.DataFrame({"image_id": ["p1/a", "p1/b", "p2/a", "p3/a", "p4/a"],
                        "label": [encode(0, 0, 1), encode(2, 1, 1), encode(1, 0, 0), encode(0, 1, 1), encode(0, 1, 1)],
                        "excluded": [False, False, True, True, True]})
-    assert action_effects(ts, truth, age_edges=EDGES) == {
+    effects = action_effects(ts, truth, age_edges=EDGES)
+    assert {k: v for k, v in effects.items() if k != "by_field"} == {
         "removed_right": 1, "removed_wrong": 2, "fixed": 1, "broken": 0, "left_wrong": 1}
+    # per head: the gender fix is gender's; p1/b's wrong gender is left; no head was broken
+    assert effects["by_field"]["gender"] == {"removed_right": 3, "removed_wrong": 0, "fixed": 1, "broken": 0,
+                                             "left_wrong": 1}
+    assert effects["by_field"]["mask"]["fixed"] == 0 and effects["by_field"]["mask"]["left_wrong"] == 0
+
+
+def test_action_effects_by_field_counts_a_broken_head():
+    from pipeline.labels import encode
+    truth = _truth()
+    # p4/a's age (31 true, 35 given: both 30-59) moved to <30 by a wrong age flag: age broken, others intact
+    ts = pd.DataFrame({"image_id": ["p4/a"], "label": [encode(0, 1, 0)], "excluded": [False]})
+    by = action_effects(ts, truth, age_edges=EDGES)["by_field"]
+    assert by["age"]["broken"] == 1 and by["gender"]["broken"] == 0 and by["mask"]["broken"] == 0
 
 
 def test_score_types_person_level_duplicates_and_image_level_outliers_and_quality():

@@ -128,17 +128,25 @@ def action_effects(train_set: pd.DataFrame, truth: pd.DataFrame, *,
                    age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> dict[str, int]:
     """What the rebalance stage did to the training rows, judged by the truth: rows it excluded
     whose label was right (`removed_right`) or wrong (`removed_wrong`), rows whose label it changed
-    to the truth (`fixed`) or away from it (`broken`), and wrong labels it left (`left_wrong`)."""
+    to the truth (`fixed`) or away from it (`broken`), and wrong labels it left (`left_wrong`);
+    `by_field`: the same per head (mask, gender, age bin), counted on the head's own label, so a
+    field's automatic action can be judged alone (fixed per broken)."""
     ids = train_set["image_id"].astype(str)
     clean = truth_labels(truth, ids, age_edges=age_edges)
     original = truth_labels(truth, ids, age_edges=age_edges, which="given")
     label = train_set["label"].to_numpy()
     excluded = train_set["excluded"].to_numpy(dtype=bool)
-    right, changed = original == clean, label != original
-    return {"removed_right": int((excluded & right).sum()), "removed_wrong": int((excluded & ~right).sum()),
-            "fixed": int((~excluded & changed & (label == clean)).sum()),
-            "broken": int((~excluded & changed & (label != clean)).sum()),
-            "left_wrong": int((~excluded & (label != clean)).sum())}
+
+    def counts(label: np.ndarray, original: np.ndarray, clean: np.ndarray) -> dict[str, int]:
+        right, changed = original == clean, label != original
+        return {"removed_right": int((excluded & right).sum()), "removed_wrong": int((excluded & ~right).sum()),
+                "fixed": int((~excluded & changed & (label == clean)).sum()),
+                "broken": int((~excluded & changed & (label != clean)).sum()),
+                "left_wrong": int((~excluded & (label != clean)).sum())}
+
+    heads = [L.decode(x) for x in (label, original, clean)]
+    return {**counts(label, original, clean),
+            "by_field": {field: counts(*(h[i] for h in heads)) for i, field in enumerate(HEADS)}}
 
 
 def truth_labels(truth: pd.DataFrame, image_ids: Sequence[str], *, age_edges: Sequence[int],
