@@ -52,6 +52,35 @@ def synth(
     workers: int = typer.Option(0, "--workers", min=0, help="Processes (0 = all cores)."),
     hard_rate: float = typer.Option(0.04, "--hard-rate", min=0, max=1, help="Share of persons "
                                     "photographed hard (small, dark, occluded, off-centre, blurred)."),
+    mirror: float = typer.Option(0.25, "--mirror", min=0, max=1,
+                                 help="Probability a photo is mirrored (front-camera selfie); 0 = off."),
+    exposure: float = typer.Option(0.3, "--exposure", min=0, max=2,
+                                   help="Sd in stops of each session's light, half that per photo."),
+    white_balance: float = typer.Option(0.08, "--white-balance", min=0, max=0.5,
+                                        help="Sd of the log red/blue colour cast per session, half per photo."),
+    framing: float = typer.Option(1.0, "--framing", min=0, max=3, help="Hand-held framing strength: 1 = "
+                                  "scale sd 8 %, offset sd 4 % / 3 %, roll sd 3 degrees; 0 = off."),
+    jpeg_quality: int = typer.Option(60, "--jpeg-quality", min=0, max=95, help="Photos saved at a JPEG "
+                                     "quality from this up to 95; 0 = one quality per person (80-95)."),
+    sensor_noise: float = typer.Option(3.0, "--sensor-noise", min=0, max=30,
+                                       help="Sd of per-pixel colour noise in 8-bit levels; 0 = off."),
+    shared_rooms: float = typer.Option(0.3, "--shared-rooms", min=0, max=1,
+                                       help="Share of persons photographed three to a room (truth: room)."),
+    second_room: float = typer.Option(0.1, "--second-room", min=0, max=1,
+                                      help="Share of persons with 1-3 photos taken in another room."),
+    refile_session: bool = typer.Option(True, "--refile-session/--no-refile-session",
+                                        help="A re-filed copy wears other masks in another order."),
+    refile_drift: float = typer.Option(0.3, "--refile-drift", min=0, max=1, help="Probability a "
+                                       "re-filed copy's labels differ (age 1-2 years, or gender)."),
+    age_near_noise: float = typer.Option(0.02, "--age-near-noise", min=0, max=1, help="Share of train "
+                                         "persons whose age is 1-3 years off across 30 or 58 "
+                                         "(truth: age_shift, near_edge)."),
+    age_digit_noise: float = typer.Option(0.005, "--age-digit-noise", min=0, max=1, help="Share of "
+                                          "train persons whose age has its digits swapped, 25 <-> 52 "
+                                          "(truth: age_shift, digit_swap)."),
+    mask_photo_noise: float = typer.Option(0.01, "--mask-photo-noise", min=0, max=1, help="Share of "
+                                           "train persons with one photo in another mask state than "
+                                           "its name (truth: mask_swap, single_mask)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUT."),
 ) -> None:
     """Generate the synthetic stand-in dataset: procedural portraits in the competition layout
@@ -66,8 +95,12 @@ def synth(
                          image_size=size, gender_noise=gender_noise, swap_noise=swap_noise,
                          age_noise=age_noise, duplicate_noise=duplicate_noise,
                          outlier_noise=outlier_noise, quality_noise=quality_noise,
-                         workers=workers, hard_rate=hard_rate,
-                         overwrite=overwrite)
+                         workers=workers, hard_rate=hard_rate, mirror=mirror, exposure=exposure,
+                         white_balance=white_balance, framing=framing, jpeg_quality=jpeg_quality,
+                         sensor_noise=sensor_noise, shared_rooms=shared_rooms, second_room=second_room,
+                         refile_session=refile_session, refile_drift=refile_drift,
+                         age_near_noise=age_near_noise, age_digit_noise=age_digit_noise,
+                         mask_photo_noise=mask_photo_noise, overwrite=overwrite)
     except (FileExistsError, ValueError) as e:
         Console(stderr=True).print(f"[red]{e}[/red]")
         raise typer.Exit(1)
@@ -76,7 +109,8 @@ def synth(
         f"{stats['images']} images ({stats['train_images']} train, {stats['eval_images']} eval) "
         f"-> {out} in {stats['seconds']:.1f}s ({stats['images_per_s']:.0f} img/s, "
         f"{stats['workers']} workers)\nnoisy persons: {noise}; "
-        f"{', '.join(f'{k} {v}' for k, v in stats['issues'].items())}; hard persons: "
+        f"{', '.join(f'{k} {v}' for k, v in stats['issues'].items())}; label errors: "
+        f"{', '.join(f'{k} {v}' for k, v in stats['label_errors'].items())}; hard persons: "
         f"{stats['hard_persons']}; ground truth: {Path(out) / 'truth.csv'}")
 
 

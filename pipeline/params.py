@@ -85,6 +85,21 @@ class Synth(Section):
     duplicate_noise: Share = 0.0
     outlier_noise: Share = 0.0
     quality_noise: Share = 0.0
+    # what real sessions vary (pipeline.data.synth.session; 0 / false = off); the defaults are
+    # generate()'s, so a params.yaml without a key gets the realistic strength
+    mirror: Share = 0.25
+    exposure: Annotated[float, Field(ge=0, le=2)] = 0.3
+    white_balance: Annotated[float, Field(ge=0, le=0.5)] = 0.08
+    framing: Annotated[float, Field(ge=0, le=3)] = 1.0
+    jpeg_quality: Annotated[int, Field(ge=0, le=95)] = 60
+    sensor_noise: Annotated[float, Field(ge=0, le=30)] = 3.0
+    shared_rooms: Share = 0.3
+    second_room: Share = 0.1
+    refile_session: bool = True
+    refile_drift: Share = 0.3
+    age_near_noise: Share = 0.02
+    age_digit_noise: Share = 0.005
+    mask_photo_noise: Share = 0.01
     workers: Count = 0
 
 

@@ -9,6 +9,10 @@ from pipeline.params import SYNTHETIC_ROOT
 from pipeline.data.synth import generate
 
 OUT = Path(SYNTHETIC_ROOT)
+# what real sessions vary: a key params.yaml lacks keeps generate()'s (realistic) default
+SESSION_KEYS = ("mirror", "exposure", "white_balance", "framing", "jpeg_quality", "sensor_noise",
+                "shared_rooms", "second_room", "refile_session", "refile_drift", "age_near_noise",
+                "age_digit_noise", "mask_photo_noise")
 
 if __name__ == "__main__":  # workers re-import this file
     params = stage.start()
@@ -24,7 +28,8 @@ if __name__ == "__main__":  # workers re-import this file
                              age_noise=cfg["age_noise"], duplicate_noise=cfg.get("duplicate_noise", 0.0),
                              outlier_noise=cfg.get("outlier_noise", 0.0),
                              quality_noise=cfg.get("quality_noise", 0.0),
-                             workers=cfg.get("workers", 0))
+                             workers=cfg.get("workers", 0),
+                             **{k: cfg[k] for k in SESSION_KEYS if k in cfg})
     if root == SYNTHETIC_ROOT:
         noise = ", ".join(f"{k} {v}" for k, v in stats["noise_persons"].items())
         print(f"synth: {stats['images']} images ({stats['persons']} train + {stats['eval_persons']} eval "

@@ -12,6 +12,11 @@ from pipeline.cli import app
 from pipeline.labels import GENDERS, STEMS, age_bin
 from pipeline.data.synth import (
     AGE_EDGES,
+    Nuisance,
+    Shot,
+    assign_rooms,
+    sample_shots,
+    second_session_look,
     assign_noise,
     generate,
     render_person,
@@ -225,8 +230,11 @@ def test_duplicates_outliers_and_low_quality_leave_every_other_draw_alone(tmp_pa
     """Same seed with and without the new issue kinds: the label noise, the persons and every
     untouched photo are byte-identical; the duplicates are new ids after the eval ids whose truth
     names the original; spoiled images are one per person, among clean persons."""
+    # the newer label errors are drawn among persons without issues, and a copy's labels may drift
+    # from its original's: both off here, where the issues are switched on and off
     kw = dict(persons=30, eval_persons=2, seed=5, image_size=SMALL, gender_noise=0.1, swap_noise=0.1,
-              age_noise=0.1, workers=1, progress=False)
+              age_noise=0.1, workers=1, progress=False, age_near_noise=0, age_digit_noise=0,
+              mask_photo_noise=0, refile_drift=0)
     generate(tmp_path / "plain", **kw)
     stats = generate(tmp_path / "issues", duplicate_noise=0.1, outlier_noise=0.02, quality_noise=0.03, **kw)
     assert stats["issues"] == {"duplicate_person": 3, "outlier_image": 4, "low_quality": 6}
@@ -257,3 +265,235 @@ def test_duplicates_outliers_and_low_quality_leave_every_other_draw_alone(tmp_pa
                                                                            o["age_apparent"])
     train_csv = pd.read_csv(tmp_path / "issues" / "train" / "train.csv", dtype=str)
     assert len(train_csv) == 33 and set(dups["person_id"]) <= set(train_csv["id"])
+
+
+# --------------------------------------------------------------------- what real sessions vary
+
+OFF = dict(mirror=0, exposure=0, white_balance=0, framing=0, jpeg_quality=0, sensor_noise=0,
+           shared_rooms=0, second_room=0, refile_session=False, refile_drift=0, age_near_noise=0,
+           age_digit_noise=0, mask_photo_noise=0)
+# the Shot fields each per-photo knob draws
+SHOT_FIELDS = {"mirror": ("mirrored",), "exposure": ("ev",), "white_balance": ("wb",),
+               "framing": ("scale", "roll", "shift"), "jpeg_quality": ("quality",),
+               "sensor_noise": ("noise", "noise_seed")}
+_DEFAULT_SHOT = Shot()
+
+
+def _truth(root: Path) -> pd.DataFrame:
+    return pd.read_csv(root / "truth.csv", dtype={"person_id": str, "image_id": str}, keep_default_na=False)
+
+
+@pytest.mark.parametrize("knob", list(SHOT_FIELDS))
+def test_each_photo_nuisance_draws_its_own_fields_and_switches_off_alone(knob):
+    people = sample_persons(6, seed=2, hard_rate=0)
+    on = [sample_shots(p, 2, Nuisance()) for p in people]
+    off = [sample_shots(p, 2, Nuisance(**{knob: 0})) for p in people]
+    mine = SHOT_FIELDS[knob]
+    for a, b in zip(on, off):
+        for stem in STEMS:
+            for name in Shot.__dataclass_fields__:
+                if name in mine:
+                    assert getattr(b[stem], name) == getattr(_DEFAULT_SHOT, name)
+                else:  # the other nuisances' draws are untouched
+                    assert getattr(b[stem], name) == getattr(a[stem], name), (knob, name)
+    varied = [getattr(a[stem], mine[0]) != getattr(_DEFAULT_SHOT, mine[0]) for a in on for stem in STEMS]
+    assert 0.1 < np.mean(varied)  # on by default, photo by photo
+    if knob != "mirror":
+        assert np.mean(varied) > 0.9
+
+
+def test_photo_nuisances_change_the_pixels_and_off_is_no_shot():
+    person = sample_person(0, "train", 2, hard_rate=0)
+    look = sample_look(person, 0)
+    base = render_photo(look, 0, np.random.default_rng(1), SMALL, mask_index=0)
+    assert (render_photo(look, 0, np.random.default_rng(1), SMALL, mask_index=0, shot=Shot()) == base).all()
+    mirrored = render_photo(look, 0, np.random.default_rng(1), SMALL, mask_index=0, shot=Shot(mirrored=True))
+    assert (mirrored == base[:, ::-1]).all()
+    diff = lambda shot: np.abs(render_photo(look, 0, np.random.default_rng(1), SMALL, mask_index=0,  # noqa: E731
+                                            shot=shot).astype(int) - base).mean()
+    assert diff(Shot(ev=1.0)) > 20 and diff(Shot(ev=-1.0)) > 20
+    warm = render_photo(look, 0, np.random.default_rng(1), SMALL, mask_index=0, shot=Shot(wb=0.3))
+    ratio = lambda img: img[..., 0].mean() / img[..., 2].mean()  # noqa: E731
+    assert ratio(warm) > ratio(base) * 1.2
+    assert diff(Shot(scale=1.2, roll=6, shift=(0.05, 0.0))) > 5
+    assert 1 < diff(Shot(noise=4.0, noise_seed=3)) < 6
+
+
+def test_room_assignment_shares_rooms_three_a_room_and_second_rooms_on_their_own_stream():
+    people = sample_persons(30, seed=1)
+    shared = assign_rooms(people, seed=1, shared_rooms=0.4, second_room=0.0)
+    rooms = pd.Series([r.room for r in shared if r.room is not None])
+    assert len(rooms) == 12 and (rooms.value_counts() == 3).all()
+    both = assign_rooms(people, seed=1, shared_rooms=0.4, second_room=0.2)
+    alone = assign_rooms(people, seed=1, shared_rooms=0.0, second_room=0.2)
+    assert [r.room for r in both] == [r.room for r in shared]  # second rooms do not move shared ones
+    assert [(r.second, r.elsewhere) for r in both] == [(r.second, r.elsewhere) for r in alone]
+    away = [r for r in both if r.elsewhere]
+    assert len(away) == 6 and all(1 <= len(r.elsewhere) <= 3 for r in away)
+    assert all(r.of(r.elsewhere[0]) == r.second != r.room for r in away)
+    assert all(r.room is None and not r.elsewhere for r in assign_rooms(people, seed=1, shared_rooms=0,
+                                                                         second_room=0))
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory) -> dict[str, Path]:
+    """The same 24 persons (+ 2 re-filed, 3 eval) with every nuisance at its default, with all
+    of them off, and with the rooms only off."""
+    root = tmp_path_factory.mktemp("sessions")
+    kw = dict(persons=24, eval_persons=3, seed=6, image_size=SMALL, gender_noise=0.0, swap_noise=0.0,
+              age_noise=0.0, duplicate_noise=0.09, workers=1, progress=False)
+    out = {}
+    for name, extra in (("on", {}), ("off", OFF), ("no_rooms", dict(shared_rooms=0, second_room=0)),
+                        ("errors", dict(age_near_noise=0.09, age_digit_noise=0.09, mask_photo_noise=0.09,
+                                        refile_drift=1.0))):
+        generate(root / name, **kw, **extra)
+        out[name] = root / name
+    return out
+
+
+def test_truth_records_rooms_sessions_and_mirroring(sessions):
+    on, off = _truth(sessions["on"]), _truth(sessions["off"])
+    assert {"room", "session", "mirrored"} <= set(on.columns)
+    assert off["mirrored"].eq(0).all() and 0.1 < on["mirrored"].mean() < 0.45
+    per_off = off.groupby("person_id")["room"].nunique()
+    assert per_off.eq(1).all()  # one room per person ...
+    assert off.groupby("room")["person_id"].nunique().eq(1).all()  # ... and nobody else's
+    train = on[on["split"] == "train"]
+    persons_per_room = train.groupby("room")["person_id"].nunique()
+    assert persons_per_room.max() >= 3
+    assert train.groupby("person_id")["room"].nunique().max() == 2  # some took photos elsewhere
+    dups = on[on["noise"] == "duplicate_person"]
+    assert dups["session"].eq(2).all() and on.loc[on["noise"] != "duplicate_person", "session"].eq(1).all()
+    for pid, orig in dups.groupby("person_id")["duplicate_of"].first().items():  # another room
+        assert not set(on.loc[on["person_id"] == pid, "room"]) & set(on.loc[on["person_id"] == orig, "room"])
+
+
+def test_rooms_off_leaves_the_persons_in_their_own_rooms_untouched(sessions):
+    on, plain = _files(sessions["on"]), _files(sessions["no_rooms"])
+    truth, plain_truth = _truth(sessions["on"]), _truth(sessions["no_rooms"])
+    moved = truth["room"].to_numpy() != plain_truth["room"].to_numpy()
+    assert moved.any() and (truth["mirrored"].to_numpy() == plain_truth["mirrored"].to_numpy()).all()
+    train = truth["split"] == "train"
+    for image_id, m in zip(truth.loc[train, "image_id"], moved[train.to_numpy()]):
+        (name,) = [k for k in on if k.startswith(f"train/images/{image_id}.")]
+        assert (on[name] == plain[name]) != m, image_id  # a moved photo changes, the rest stays
+
+
+def test_all_nuisances_off_changes_every_photo_but_not_the_labels(sessions):
+    on, off = _truth(sessions["on"]), _truth(sessions["off"])
+    labels = ["image_id", "person_id", "mask_given", "mask_true", "gender_given", "gender_true",
+              "age_given", "age_true", "age_apparent", "noise"]
+    assert not (on[labels].to_numpy() == off[labels].to_numpy()).all()  # copies' labels drift ...
+    clean = on["noise"] != "duplicate_person"
+    assert (on.loc[clean, labels].to_numpy() == off.loc[clean, labels].to_numpy()).all()
+    a, b = _files(sessions["on"]), _files(sessions["off"])
+    images = [k for k in a if "/images/" in k and k in b]  # a drifted copy's folder is renamed
+    assert len(images) >= 0.9 * len(a) and np.mean([a[k] != b[k] for k in images]) > 0.95
+
+
+def test_refiled_copy_is_a_second_session_with_other_masks():
+    person = sample_person(0, "train", 3)
+    look = sample_look(person, 0)
+    copy = second_session_look(look, 0, sample_person(0, "train", 40))
+    assert copy.masks != look.masks and len(copy.masks) == 5
+    assert set(copy.masks) & set(look.masks)  # some masks are the same ones, in another order
+    assert dataclasses_equal_but(look, copy, {"masks", "incorrect"})
+
+
+def dataclasses_equal_but(a, b, fields: set[str]) -> bool:
+    return all(getattr(a, f) == getattr(b, f) for f in a.__dataclass_fields__ if f not in fields)
+
+
+def test_refile_session_off_keeps_the_masks_and_their_order(sessions, tmp_path):
+    kw = dict(persons=24, eval_persons=3, seed=6, image_size=SMALL, gender_noise=0.0, swap_noise=0.0,
+              age_noise=0.0, duplicate_noise=0.09, workers=1, progress=False)
+    generate(tmp_path / "same", **kw, refile_session=False)
+    on, same = _files(sessions["on"]), _files(tmp_path / "same")
+    truth = _truth(sessions["on"])
+    dups = truth[truth["noise"] == "duplicate_person"]
+    assert dups["person_id"].nunique() == 2
+    changed = []
+    for image_id in truth["image_id"][truth["split"] == "train"]:
+        (name,) = [k for k in on if k.startswith(f"train/images/{image_id}.")]
+        if image_id in set(dups["image_id"]) and not image_id.endswith("/normal"):
+            changed.append(on[name] != same[name])  # a mask kept in its place draws the same photo
+        else:
+            assert on[name] == same[name], image_id  # the rest, and the copies' maskless photo, stay
+    assert np.mean(changed) >= 0.5
+
+
+def test_label_errors_as_people_make_them(sessions):
+    from pipeline.curation.metrics import person_truth
+
+    t = _truth(sessions["errors"])
+    base = _truth(sessions["on"])
+    train = t[t["split"] == "train"]
+    near = train[train["issue_detail"] == "near_edge"]
+    digit = train[train["issue_detail"] == "digit_swap"]
+    single = train[train["issue_detail"] == "single_mask"]
+    assert near["person_id"].nunique() == digit["person_id"].nunique() == single["person_id"].nunique() == 2
+    for rows in (near, digit):
+        assert rows["noise"].eq("age_shift").all() and rows.groupby("person_id").size().eq(7).all()
+        assert (age_bin(rows["age_given"], AGE_EDGES) != age_bin(rows["age_true"], AGE_EDGES)).all()
+    assert (near["age_given"] - near["age_true"]).abs().between(1, 3).all()
+    swapped = digit["age_true"] % 10 * 10 + digit["age_true"] // 10
+    assert (digit["age_given"] == swapped).all()
+    assert single["noise"].eq("mask_swap").all() and (single["mask_given"] != single["mask_true"]).all()
+    others = train[train["person_id"].isin(single["person_id"]) & (train["issue_detail"] == "")]
+    assert len(others) == 12 and (others["mask_given"] == others["mask_true"]).all()
+    noisy = person_truth(t, age_edges=AGE_EDGES)  # the scorer (at the params edges) sees each error
+    assert noisy.loc[single["person_id"].unique(), "mask"].all()
+    assert noisy.loc[pd.concat([near, digit])["person_id"].unique(), "age"].all()
+    # drifted copies: labels a year or two or a gender away from their original's first filing
+    dups = train[train["noise"] == "duplicate_person"].groupby("person_id").first()
+    assert set(dups["issue_detail"]) <= {"age_drift", "gender_drift"} and len(dups) == 2
+    for pid, d in dups.iterrows():
+        o = train[train["person_id"] == d["duplicate_of"]].iloc[0]
+        if d["issue_detail"] == "age_drift":
+            assert 1 <= abs(d["age_given"] - o["age_given"]) <= 2 and d["gender_given"] == o["gender_given"]
+        else:
+            assert d["gender_given"] != o["gender_given"] and d["age_given"] == o["age_given"]
+    # off: none of them, and the persons without one keep their labels and photos
+    assert set(base["issue_detail"]) <= {"", "age_drift", "gender_drift"}  # default: copies may drift
+    touched = set(pd.concat([near, digit, single, train[train["noise"] == "duplicate_person"]])["person_id"])
+    keep = ~t["person_id"].isin(touched)
+    cols = ["image_id", "mask_given", "mask_true", "gender_given", "age_given", "room", "mirrored"]
+    assert (t.loc[keep, cols].to_numpy() == base.loc[keep, cols].to_numpy()).all()
+    a, b = _files(sessions["errors"]), _files(sessions["on"])
+    unchanged = {k for k in a if k in b and a[k] == b[k]}
+    for image_id in t.loc[keep & (t["split"] == "train"), "image_id"]:
+        assert any(k.startswith(f"train/images/{image_id}.") for k in unchanged), image_id
+
+
+def test_synth_params_and_cli_options_match_generate():
+    import inspect
+
+    from pipeline.params import Synth
+
+    defaults = {k: v.default for k, v in inspect.signature(generate).parameters.items() if k in OFF}
+    assert defaults.keys() == OFF.keys()
+    fields = Synth.model_fields
+    assert all(fields[k].default == v for k, v in defaults.items())
+    import yaml
+    params = yaml.safe_load((REPO / "params.yaml").read_text())["synth"]
+    assert all(params[k] == v for k, v in defaults.items())
+    base = dict(persons=1, eval_persons=0, image_size=(8, 8), gender_noise=0, swap_noise=0, age_noise=0)
+    for bad in (dict(mirror=1.5), dict(jpeg_quality=101), dict(exposure=-0.1), dict(shared_rooms=2)):
+        with pytest.raises(ValueError):
+            Synth(**base, **bad)
+    runner = CliRunner()
+    args = ["synth", "--help"]
+    text = runner.invoke(app, args).output
+    for k in OFF:
+        assert "--" + k.replace("_", "-") in text, k
+
+
+def test_cli_switches_a_nuisance_off(tmp_path):
+    runner = CliRunner()
+    args = ["synth", "--persons", "3", "--eval-persons", "0", "--size", "48", "64", "--workers", "1",
+            "--seed", "4"]
+    for name, extra in (("on", ["--mirror", "0.9"]), ("off", ["--mirror", "0", "--no-refile-session"])):
+        result = runner.invoke(app, [*args[:1], str(tmp_path / name), *args[1:], *extra])
+        assert result.exit_code == 0, result.output
+    assert _truth(tmp_path / "on")["mirrored"].mean() > 0.6
+    assert _truth(tmp_path / "off")["mirrored"].eq(0).all()

@@ -13,6 +13,9 @@ from pipeline.labels import DEFAULT_AGE_EDGES, GENDERS, STEMS
 
 AGE_EDGES = DEFAULT_AGE_EDGES
 NOISE_KINDS = ("none", "gender_flip", "mask_swap", "age_shift")
+# label errors as people make them, kept in truth's issue_detail under the noise kind they score as
+LABEL_ERRORS = {"near_edge": "age_shift", "digit_swap": "age_shift", "single_mask": "mask_swap"}
+REFILE_DRIFTS = ("age_drift", "gender_drift")  # a re-filed copy's labels differ from the first filing
 ISSUE_KINDS = ("duplicate_person", "outlier_image", "low_quality")  # beyond wrong labels
 OUTLIER_KINDS = ("stranger", "no_face")
 QUALITY_KINDS = ("dark", "overexposed", "blurred", "tiny")
@@ -107,6 +110,7 @@ class Given:
     gender: int
     age: int
     noise: str  # person-level kind: none | gender_flip | age_shift | mask_swap
+    detail: str = ""  # the label error (LABEL_ERRORS) or a re-filed copy's drift (REFILE_DRIFTS)
 
 
 def assign_noise(persons: list[Person], *, seed: int, gender_noise: float, swap_noise: float,
@@ -166,6 +170,80 @@ def assign_issues(persons: list[Person], given: list[Given], *, seed: int, dupli
     return Issues(tuple(int(i) for i in dup), tuple(sorted(images)),
                   tuple(int(s) for s in rng.integers(2**31, size=n_dup)))
 
+
+
+def near_edge_ages(age: int, edges=AGE_EDGES, lo: int = 18, hi: int = 60) -> list[int]:
+    """Given ages 1-3 years from `age` on the other side of the nearest bin edge it can cross."""
+    for edge in sorted(edges, key=lambda e: (abs(age - e), e)):
+        options = [age + d for d in (1, 2, 3) if age < edge <= age + d <= hi] + \
+                  [age - d for d in (1, 2, 3) if lo <= age - d < edge <= age]
+        if options:
+            return options
+    return []
+
+
+def digit_swap(age: int, edges=AGE_EDGES, lo: int = 18, hi: int = 60) -> int | None:
+    """`age` with its digits swapped (25 -> 52) where that is an age in lo..hi in another bin."""
+    swapped = (age % 10) * 10 + age // 10
+    if lo <= swapped <= hi and swapped != age and \
+            np.searchsorted(edges, swapped, "right") != np.searchsorted(edges, age, "right"):
+        return swapped
+    return None
+
+
+def assign_label_errors(persons: list[Person], given: list[Given], issues: Issues, *, seed: int,
+                        age_near_noise: float, age_digit_noise: float, mask_photo_noise: float,
+                        age_edges=AGE_EDGES) -> tuple[list[Given], dict[int, tuple[str, int]]]:
+    """Label errors as people make them, on their own stream among persons without other noise
+    or issues (so the persons, label noise and issues above stay as they are): round(rate * n)
+    persons each with an age 1-3 years across an edge (`near_edge`), an age with its digits
+    swapped (`digit_swap`), one photo in another mask state than its name says (`single_mask`,
+    returned as train index -> (stem, true mask state))."""
+    n = len(persons)
+    rates = (age_near_noise, age_digit_noise, mask_photo_noise)
+    if any(not 0 <= r <= 1 for r in rates):
+        raise ValueError("age_near_noise, age_digit_noise and mask_photo_noise must be in [0, 1]")
+    counts = [round(r * n) for r in rates]
+    busy = set(issues.duplicates) | {i for i, *_ in issues.images}
+    pool = [i for i, (p, g) in enumerate(zip(persons, given))
+            if g.noise == "none" and not p.hard and i not in busy]
+    rng = np.random.default_rng([seed, 7933])
+    order = [pool[i] for i in rng.permutation(len(pool))]
+    given, singles, taken = list(given), {}, set()
+    eligible = (lambda i: near_edge_ages(persons[i].age, age_edges),
+                lambda i: digit_swap(persons[i].age, age_edges) is not None, lambda i: True)
+    for detail, count, ok in zip(LABEL_ERRORS, counts, eligible):
+        chosen = [i for i in order if i not in taken and ok(i)][:count]
+        if len(chosen) < count:
+            raise ValueError(f"{count} persons wanted for {detail} label errors, only {len(chosen)} "
+                             "clean persons can take one: lower the rate")
+        for i in chosen:
+            taken.add(i)
+            p, g = persons[i], given[i]
+            if detail == "near_edge":
+                given[i] = Given(g.gender, int(rng.choice(near_edge_ages(p.age, age_edges))), "age_shift", detail)
+            elif detail == "digit_swap":
+                given[i] = Given(g.gender, int(digit_swap(p.age, age_edges)), "age_shift", detail)
+            else:
+                stem = str(rng.choice(STEMS))
+                named = 0 if stem.startswith("mask") else 1 if stem == "incorrect_mask" else 2
+                singles[i] = (stem, int(rng.choice([m for m in (0, 1, 2) if m != named])))
+    return given, singles
+
+
+def drift_labels(given: Given, *, seed: int, copy: int, rate: float) -> Given:
+    """A re-filed copy's labels: those of the first filing, or with probability `rate` an age a
+    year or two off (2 in 3) or the other gender (its own stream per copy)."""
+    if not 0 <= rate <= 1:
+        raise ValueError(f"refile_drift must be in [0, 1], got {rate}")
+    rng = np.random.default_rng([seed, 7963, copy])
+    if not rate or rng.random() >= rate:
+        return given
+    if rng.random() < 1 / 3:
+        return Given(1 - given.gender, given.age, given.noise, "gender_drift")
+    step = int(rng.choice((-2, -1, 1, 2)))
+    age = given.age + step if 18 <= given.age + step <= 60 else given.age - step
+    return Given(given.gender, age, given.noise, "age_drift")
 
 
 def folder_name(person: Person, given: Given) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 from pipeline.labels import MASK_FILES, STEMS
 from pipeline.data.synth.persons import (OUTLIER_KINDS, QUALITY_KINDS, Person, rng_for,
                                          sample_person)
+from pipeline.data.synth.session import Shot
 
 
 def degrade(photo: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -41,20 +42,43 @@ def degrade(photo: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarra
 
 
 def outlier_photo(kind: str, mask_state: int, seed: int, number: int,
-                  image_size: tuple[int, int]) -> np.ndarray:
+                  image_size: tuple[int, int], shot: Shot | None = None) -> np.ndarray:
     """A photo that does not belong in a person's folder: a stranger (a person drawn from the
-    `extra` split, in the same mask state) or a room with nobody in it."""
+    `extra` split, in the same mask state) or a room with nobody in it. `shot`: the camera and
+    light of the photo it replaces (its room is the stranger's own, or the empty one)."""
     stranger = sample_person(seed, "extra", number)
+    shot = None if shot is None else dataclasses.replace(shot, room=None)
     if kind == "stranger":
         return render_photo(sample_look(stranger, seed), mask_state, photo_rng(seed, stranger, "normal"),
-                            image_size)
+                            image_size, shot=shot)
     if kind != "no_face":
         raise ValueError(f"outlier kind must be one of {OUTLIER_KINDS}, got {kind!r}")
     w, h = image_size
     rng = rng_for(seed, "extra", number, 3)
     scene = render_scene(int(rng.integers(2**31)), (w, h)).astype(np.float32)
     scene = scene * rng.uniform(0.82, 1.15) + rng.standard_normal((h, w, 1)).astype(np.float32) * 2
-    return cv2.GaussianBlur(np.clip(scene, 0, 255).astype(np.uint8), (0, 0), 0.7 * w / 192)
+    if shot is not None:
+        scene = _light(scene, shot)
+    empty = cv2.GaussianBlur(np.clip(scene, 0, 255).astype(np.uint8), (0, 0), 0.7 * w / 192)
+    return empty if shot is None else _camera(empty, shot)
+
+
+def _light(x: np.ndarray, shot: Shot) -> np.ndarray:
+    """Exposure (stops) and white balance (log red/blue) of a float image."""
+    if not (shot.ev or shot.wb):
+        return x
+    gain = np.float32(2.0**shot.ev) * np.exp(np.array([shot.wb, 0, -shot.wb], np.float32) / 2)
+    return x * gain
+
+
+def _camera(img: np.ndarray, shot: Shot) -> np.ndarray:
+    """Sensor noise after the lens, then the front camera's mirroring, of a uint8 photo."""
+    if shot.noise:
+        noise = np.random.default_rng(shot.noise_seed).standard_normal(img.shape, dtype=np.float32)
+        img = np.clip(img + noise * np.float32(shot.noise), 0, 255).astype(np.uint8)
+    if shot.mirrored:
+        img = np.ascontiguousarray(img[:, ::-1])
+    return img
 
 
 
@@ -178,6 +202,16 @@ def sample_look(person: Person, seed: int) -> Look:
         masks=masks, incorrect=int(rng.integers(5)), hard=person.hard,
         quality=int(rng.integers(80, 96)), scene_seed=int(rng.integers(2**31)),
     )
+
+
+def second_session_look(look: Look, seed: int, person: Person) -> Look:
+    """The same person at another session: about half of their five masks replaced by others,
+    the rest worn in another order, another one worn incorrectly (drawn on `person`'s own stream:
+    the re-filed copy)."""
+    rng = rng_for(seed, person.split, person.index, 6, 1)
+    masks = [look.masks[j] for j in rng.permutation(len(look.masks))]
+    masks = [_mask_spec(rng) if rng.random() < 0.5 else m for m in masks]
+    return dataclasses.replace(look, masks=tuple(masks), incorrect=int(rng.integers(len(masks))))
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -514,14 +548,16 @@ def _occluder(img: np.ndarray, f: _Frame, look: Look, rng: np.random.Generator) 
 
 def render_photo(look: Look, mask_state: int, rng: np.random.Generator,
                  image_size: tuple[int, int] = (192, 256), *, mask_index: int | None = None,
-                 scene: np.ndarray | None = None) -> np.ndarray:
+                 scene: np.ndarray | None = None, shot: Shot | None = None) -> np.ndarray:
     """One RGB uint8 photo [H, W, 3] of `look` in mask state 0 (worn), 1 (incorrect: under the
     nose or on the chin) or 2 (none), with pose, scale and lighting jitter drawn from `rng`.
-    `mask_index` picks which of the person's five masks is worn (random when None)."""
+    `mask_index` picks which of the person's five masks is worn (random when None); `shot` adds
+    the session's room, light and camera (`session.sample_shots`; None = none of them)."""
     w, h = image_size
     margin = int(round(0.05 * w))
     if scene is None:
-        scene = render_scene(look.scene_seed, (w + 2 * margin, h + 2 * margin))
+        room = look.scene_seed if shot is None or shot.room is None else shot.room
+        scene = render_scene(room, (w + 2 * margin, h + 2 * margin))
     ox, oy = rng.integers(0, 2 * margin + 1, 2)
     out = scene[oy:oy + h, ox:ox + w].astype(np.float32)
 
@@ -537,6 +573,9 @@ def render_photo(look: Look, mask_state: int, rng: np.random.Generator,
         tx, ty = rng.uniform(-0.25, 0.25) * w, rng.uniform(-0.1, 0.15) * h
     elif look.hard == "off_centre":
         tx, ty = rng.choice((-1, 1)) * rng.uniform(0.34, 0.42) * w, rng.uniform(-0.05, 0.1) * h
+    if shot is not None and (shot.scale != 1 or shot.roll or any(shot.shift)):
+        roll, scale = roll + shot.roll, scale * shot.scale
+        tx, ty = tx + shot.shift[0] * w, ty + shot.shift[1] * h
     m = cv2.getRotationMatrix2D((f.cx, f.cy + 1.3 * f.b), roll, scale)
     m[:, 2] += (tx, ty)
     person = cv2.warpAffine(person, m, (w, h), flags=cv2.INTER_LINEAR)
@@ -553,11 +592,13 @@ def render_photo(look: Look, mask_state: int, rng: np.random.Generator,
     cast = rng.normal(1, 0.04, 3).astype(np.float32)
     side = np.linspace(-1, 1, w, dtype=np.float32)[None, :, None] * rng.uniform(-0.15, 0.15)
     out = out * (gain * cast) * (1 + side)
+    if shot is not None:
+        out = _light(out, shot)
     out += rng.standard_normal((h, w, 1), dtype=np.float32) * (  # luminance noise
         5 if look.hard == "dark" else rng.uniform(1, 3.5))
     sigma = (rng.uniform(2.2, 3.2) if look.hard == "blurred" else rng.uniform(0.5, 0.9)) * w / 192
     out = cv2.GaussianBlur(np.clip(out, 0, 255).astype(np.uint8), (0, 0), sigma)
-    return out
+    return out if shot is None else _camera(out, shot)
 
 
 def photo_rng(seed: int, person: Person, stem: str) -> np.random.Generator:
@@ -565,15 +606,27 @@ def photo_rng(seed: int, person: Person, stem: str) -> np.random.Generator:
 
 
 def render_person(person: Person, *, seed: int = 0, image_size: tuple[int, int] = (192, 256),
-                  look: Look | None = None) -> dict[str, np.ndarray]:
+                  look: Look | None = None, shots: dict[str, Shot] | None = None,
+                  mask_states: dict[str, int] | None = None) -> dict[str, np.ndarray]:
     """The seven photos of `person` keyed by stem, showing the TRUE mask state of each stem
-    (`look`: draw somebody else's appearance, e.g. a duplicate's original)."""
+    (`look`: draw somebody else's appearance, e.g. a duplicate's original; `shots`: each photo's
+    room, light and camera; `mask_states`: stems photographed in another mask state than their
+    name says, a single wrong photo)."""
     look = sample_look(person, seed) if look is None else look
     w, h = image_size
     margin = int(round(0.05 * w))
-    scene = render_scene(look.scene_seed, (w + 2 * margin, h + 2 * margin))
-    return {stem: render_photo(look, MASK_FILES[stem], photo_rng(seed, person, stem), image_size,
-                               mask_index=min(i, 4), scene=scene)
+    shots, mask_states = shots or {}, mask_states or {}
+    scenes: dict[int, np.ndarray] = {}
+
+    def scene(stem: str) -> np.ndarray:
+        shot = shots.get(stem)
+        room = look.scene_seed if shot is None or shot.room is None else shot.room
+        if room not in scenes:
+            scenes[room] = render_scene(room, (w + 2 * margin, h + 2 * margin))
+        return scenes[room]
+
+    return {stem: render_photo(look, mask_states.get(stem, MASK_FILES[stem]), photo_rng(seed, person, stem),
+                               image_size, mask_index=min(i, 4), scene=scene(stem), shot=shots.get(stem))
             for i, stem in enumerate(STEMS)}
 
 
