@@ -1,7 +1,11 @@
 """The flags' quality is guarded: the pipeline up to the noise stage runs through DVC on a small
 fixed synthetic set (more noise than the default, so every field and type has cases), and the
 person-level precision and recall of every field and type against truth.csv stay above floors.
-A change that halves the precision of any of them fails here."""
+A change that halves the precision of any of them fails here.
+
+The set is drawn with the generator's session nuisances off (the plain drawing), so the floors
+guard the detectors against regressions; how they fare on the realistic default drawing is
+measured in docs/shift.md, where several are far below these floors today (issue 27)."""
 
 import json
 
@@ -14,7 +18,10 @@ from pipeline.curation.metrics import score_issues, score_types
 
 SMALL = {
     "synth": {"persons": 90, "eval_persons": 0, "image_size": [96, 128], "gender_noise": 0.1, "swap_noise": 0.06,
-              "age_noise": 0.1, "duplicate_noise": 0.05, "outlier_noise": 0.02, "quality_noise": 0.03},
+              "age_noise": 0.1, "duplicate_noise": 0.05, "outlier_noise": 0.02, "quality_noise": 0.03,
+              **dict.fromkeys(["mirror", "exposure", "white_balance", "framing", "jpeg_quality", "sensor_noise",
+                               "shared_rooms", "second_room", "refile_drift", "age_near_noise", "age_digit_noise",
+                               "mask_photo_noise"], 0), "refile_session": False},
     "faces": {"size": 48, "workers": 2},
     "oof": {"folds": 4},
 }

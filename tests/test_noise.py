@@ -80,6 +80,13 @@ def test_person_rules_find_the_flip_and_flag_fewer_clean_persons_than_argmax(sim
     """argmax flags every person whose pooled probabilities disagree with the label; a rule that
     is worth its name keeps the planted flip and drops some of argmax's clean persons."""
     labels, oof, _ = sim
+    # two clean persons the model is unsure of: pooled, their given gender is a little less likely
+    # than the other one, which argmax flags and a rule with a probability should not
+    doubt = labels["person_id"].isin(["000010", "000011"]).to_numpy()
+    given = labels["gender"].to_numpy()
+    gender_probs = oof["gender"].copy()
+    gender_probs[doubt] = np.where(np.eye(2)[given[doubt]] == 1, 0.45, 0.55)
+    oof = {**oof, "gender": gender_probs}
     gender = lambda rule: set(find_issues(labels, oof, age_edges=EDGES, person_rule=rule)  # noqa: E731
                               .query("field == 'gender'")["person_id"])
     narrow, wide = gender(person_rule), gender("argmax")
