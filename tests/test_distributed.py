@@ -39,7 +39,8 @@ def _train_stage(folder: Path, write_params, **train) -> subprocess.CompletedPro
     np.save(folder / "data/interim/crops.npy", _colour_crops(labels))
     weight = np.random.default_rng(1).uniform(0.5, 2.0, len(labels))
     pd.DataFrame({"image_id": [f"{i:04d}" for i in range(len(labels))], "person_id": person.astype(str),
-                  "label": labels, "excluded": False, "fold": person % 3, "weight": weight}
+                  "label": labels, "excluded": False, "fold": person % 3, "weight": weight,
+                  "reviewed_label": labels, "reviewed_person_id": person.astype(str), "reviewed_excluded": False}
                  ).to_parquet(folder / "data/processed/train_set.parquet")
     write_params(folder, {"cpu_threads": 1, "rebalance": {"balance": "weighted", "folds": 3},
                           "train": {"model": "test_efficientnet_gn", "heads": "multi", "img_size": 32, "epochs": 2,
