@@ -183,14 +183,19 @@ def test_html_gallery(files, tmp_path):
     assert "curate inspect-noise --reject gender:000001" in page
 
 
-def _with_issue_types(paths) -> None:
+def _add_issues(paths, rows: list[tuple], *, first: bool = False) -> None:
+    """Rows (issue_id .. kind) added to the fixture's issues.csv, after its rows or before them."""
     issues = pd.read_csv(paths["issues.csv"], dtype=str)
-    extra = pd.DataFrame([
+    extra = pd.DataFrame(rows, columns=issues.columns)
+    pd.concat([extra, issues] if first else [issues, extra]).to_csv(paths["issues.csv"], index=False)
+
+
+def _with_issue_types(paths) -> None:
+    _add_issues(paths, [
         ("duplicate:000003", "000003", "*", "duplicate", "000003", "000001", 0.98, "duplicate"),
         ("quality:000001_male_Asian_45/mask2", "000001", "000001_male_Asian_45/mask2", "quality", "keep", "exclude",
          0.90, "dark"),
-    ], columns=issues.columns)
-    pd.concat([issues, extra]).to_csv(paths["issues.csv"], index=False)
+    ])
 
 
 def test_field_filters_and_issue_types_keep_the_contract_columns(files):
@@ -223,16 +228,14 @@ def test_accept_a_duplicate_and_a_quality_issue_through_the_one_writer(files):
 
 
 def _with_photo_issues_and_a_note(paths) -> None:
-    issues = pd.read_csv(paths["issues.csv"], dtype=str)
-    extra = pd.DataFrame([  # as the noise stage writes them: the photo issues first, at score 1.0
+    _add_issues(paths, [  # as the noise stage writes them: the photo issues first, at score 1.0
         ("quality:000001_male_Asian_45/mask2", "000001", "000001_male_Asian_45/mask2", "quality", "keep", "exclude",
          1.0, "dark"),
         ("outlier:000003_male_Asian_61/mask1", "000003", "000003_male_Asian_61/mask1", "outlier", "keep", "exclude",
          1.0, "outlier"),
         ("quality:000003_male_Asian_61/mask4", "000003", "000003_male_Asian_61/mask4", "quality", "keep", "exclude",
          0.0, "fallback"),
-    ], columns=issues.columns)
-    pd.concat([extra, issues]).to_csv(paths["issues.csv"], index=False)
+    ], first=True)
 
 
 def test_the_first_screen_shows_label_fixes_and_counts_items_once(files):
