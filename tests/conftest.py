@@ -1,7 +1,9 @@
 """Shared test helpers."""
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,49 @@ def write_params():
         path.write_text(yaml.safe_dump(params, sort_keys=False))
         return path
     return write
+
+
+# The tiny profile the DVC tests run end to end (2 face workers and 2 train epochs: the kill tests
+# stop a stage while its workers run or after its first epoch)
+TINY = {
+    "synth": {"persons": 16, "eval_persons": 4, "image_size": [96, 128]},
+    "faces": {"size": 32, "workers": 2},
+    "oof": {"folds": 3, "method": "ensemble", "model": "resnet10t", "img_size": 32, "epochs": 1, "batch_size": 32},
+    "rebalance": {"folds": 3},
+    "train": {"model": "resnet10t", "img_size": 32, "epochs": 2, "batch_size": 32},
+}
+
+
+def run(args: list[str], cwd: Path) -> str:
+    """Run a command (dvc, git) in `cwd` with this venv on PATH; its stdout, or a failure with both
+    streams' tails."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "PYTHONHASHSEED": "0"}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def commit(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
+
+
+@pytest.fixture(scope="session")
+def tiny_reproduced(tmp_path_factory) -> Path:
+    """The working tree as a fresh git + dvc repo on the TINY profile, `dvc repro` run once and
+    committed with its dvc.lock (its log in .git/first_repro.log). Modules take a
+    copy (`tiny_copy`): one full run serves the DVC and the kill tests."""
+    dst = copy_repo(tmp_path_factory.mktemp("tiny"), TINY)
+    run(["git", "init", "-q"], dst)
+    commit(dst, "tiny")
+    log = run(["dvc", "repro"], dst)
+    commit(dst, "lock")
+    (dst / ".git" / "first_repro.log").write_text(log)
+    return dst
+
+
+def tiny_copy(tiny_reproduced: Path, dst: Path) -> Path:
+    """A copy of the reproduced tiny repo (git history, DVC cache and outputs) at `dst`."""
+    shutil.copytree(tiny_reproduced, dst, symlinks=True)
+    return dst

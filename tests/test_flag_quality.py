@@ -11,8 +11,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import copy_repo
-from test_pipeline_dvc import _run
+from conftest import copy_repo, run
 
 from pipeline.curation.metrics import score_issues, score_types
 
@@ -38,8 +37,8 @@ def flagged(tmp_path_factory):
     root = copy_repo(tmp_path_factory.mktemp("flags"), SMALL, {"relabel": {"corrections": []}})
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "flags"]):
-        _run(cmd, root)
-    _run(["dvc", "repro", "noise"], root)
+        run(cmd, root)
+    run(["dvc", "repro", "noise"], root)
     issues = pd.read_csv(root / "reports/noise/issues.csv", dtype={"person_id": str}, keep_default_na=False)
     truth = pd.read_csv(root / "data/synthetic/truth.csv", dtype={"person_id": str, "duplicate_of": str},
                         keep_default_na=False)

@@ -11,13 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import copy_repo
-from test_pipeline_dvc import REPO, TINY, _run
+from conftest import run, tiny_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")]
-
-KILL_PROFILE = {"faces": {"workers": 2}, "train": {"epochs": 2}}
-
 
 def _env() -> dict:
     import sys
@@ -65,13 +61,9 @@ def _wait_gone(pgid: int, seconds: float = 20) -> list[tuple[int, str]]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """Tiny profile (2 face workers, 2 train epochs), fully reproduced once."""
-    dst = copy_repo(tmp_path_factory.mktemp("killrepo"), TINY, KILL_PROFILE)
-    commit = [["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]]
-    for cmd in [["git", "init", "-q"], *commit, ["dvc", "repro"], *commit]:
-        _run(cmd, dst)
-    return dst
+def repo(tiny_reproduced, tmp_path_factory) -> Path:
+    """A copy of the tiny profile's reproduced repo (2 face workers, 2 train epochs)."""
+    return tiny_copy(tiny_reproduced, tmp_path_factory.mktemp("kill") / "repo")
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +109,7 @@ def _stage_pid(pgid: int, stage: str) -> int | None:
 
 
 def _rerun_matches(repo: Path, reference: dict[str, str], stage: str) -> None:
-    _run(["dvc", "repro", stage], repo)
+    run(["dvc", "repro", stage], repo)
     assert _temporaries(repo) == []
     now = _digests(repo)
     changed = sorted(k for k in set(now) | set(reference) if now.get(k) != reference.get(k))
