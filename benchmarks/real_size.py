@@ -72,7 +72,7 @@ def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Pa
     work = scratch / f"p{persons}" / "main"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(work)], check=True)
     if (ROOT / "weights").is_dir():
-        shutil.copytree(ROOT / "weights", work / "weights")
+        shutil.copytree(ROOT / "weights", work / "weights", dirs_exist_ok=True)
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["synth"].update(persons=persons, eval_persons=eval_persons, image_size=list(size))
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
