@@ -101,6 +101,27 @@ def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Pa
     }
 
 
+def markdown(results: list[dict]) -> str:
+    """The docs' tables: per stage and size, wall time / peak tree RSS / disk; then flags per size."""
+    sizes = [r["persons"] for r in results]
+    lines = ["| stage | " + " | ".join(f"{n:,} persons: min / GB RSS / GB disk" for n in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]
+    for stage in STAGES:
+        lines.append(f"| {stage} | " + " | ".join(
+            f"{r['stages'][stage]['seconds'] / 60:.1f} / {r['stages'][stage]['tree_rss_gb']:.2f} / "
+            f"{r['stages'][stage]['disk_gb']:.2f}" for r in results) + " |")
+    lines.append("| **real-data stages** (all but synth) | " + " | ".join(
+        f"**{r['real_data_seconds'] / 60:.1f}** / {r['peak_tree_rss_gb']:.2f} / {r['disk_gb']:.2f} total"
+        for r in results) + " |")
+    lines += ["", "| flags: P / R / AP | " + " | ".join(f"{n:,} persons" for n in sizes) + " |",
+              "|---|" + "---|" * len(sizes)]
+    for f in FIELDS:
+        lines.append(f"| {f} | " + " | ".join(
+            "{precision:.2f} / {recall:.2f} / {ap:.2f}".format(**r["flags"][f]) for r in results) + " |")
+    lines.append("| truth.f1_macro | " + " | ".join(f"{r['truth_f1_macro']:.4f}" for r in results) + " |")
+    return "\n".join(lines)
+
+
 def plot(results: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -109,6 +130,7 @@ def plot(results: list[dict], path: Path) -> None:
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     n = [r["persons"] for r in results]
+    a.set_prop_cycle(color=plt.cm.tab20.colors[:len(STAGES)])
     for stage in STAGES:
         a.plot(n, [r["stages"][stage]["seconds"] / 60 for r in results], marker="o", label=stage)
     a.set(xlabel="persons (7 photos each, + 2/3 as many eval persons)", ylabel="minutes", xscale="log",
@@ -130,7 +152,14 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="scratch folder to keep (default: a temporary one, removed)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     ap.add_argument("--plot", type=Path, help="draw time per stage and flag P / R against size here")
+    ap.add_argument("--tables", type=Path, metavar="JSON", help="print the tables (and --plot) of an earlier --out")
     args = ap.parse_args()
+    if args.tables:
+        results = json.loads(args.tables.read_text())
+        print(markdown(results))
+        if args.plot:
+            plot(results, args.plot)
+        return
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="curate-real-size-"))
     results = []
     try:
@@ -142,6 +171,7 @@ def main() -> None:
                   + ", ".join(f"{f} {v['precision']:.2f}/{v['recall']:.2f}" for f, v in r["flags"].items()), flush=True)
             if args.out:
                 args.out.write_text(json.dumps(results, indent=1) + "\n")
+        print(markdown(results))
         if args.plot:
             plot(results, args.plot)
     finally:
