@@ -42,8 +42,13 @@ $(U2NETP): | $(STAMP)
 repro: install
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH dvc repro
 
+# two test processes (pytest-xdist): most tests are single-threaded subprocesses (dvc, stage
+# scripts), so a second process halves the wall time on 2 cores; tests that share a reproduced
+# repo are one xdist_group, run by one process
+TEST_WORKERS ?= 2
+
 test: install $(CHROMIUM)
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH pytest -q
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq

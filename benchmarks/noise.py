@@ -18,7 +18,9 @@ new `noise.find` option costs seconds.
 Prints, per case and field (mask, gender, age, overall; and the issue types duplicate, outlier,
 quality), person-level (image-level for outlier and quality) precision, recall, F1 at the
 operating point, average precision of the ranked list, precision at k = number of true errors,
-the age oracle AP, and the seconds each stage took."""
+the age oracle AP, and the seconds each stage took. Then, pooled over the cases: each field's
+flags, mean score, precision and expected calibration error (the scores read as P(the issue is
+real)), the label flags' precision per given race, and with `--reliability` a reliability diagram."""
 
 from __future__ import annotations
 
@@ -185,6 +187,58 @@ def types_table(work: Path, params: dict, issues_csv: str = "reports/noise/issue
     return pd.DataFrame(score_types(issues, truth, threshold=params["noise"]["types"]["threshold"])).T
 
 
+def flag_outcomes(work: Path, params: dict) -> pd.DataFrame:
+    """Every flag of the case (label flags once per person and field; issue-type rows at or above
+    the threshold) -> field, score, hit, race (the person's given race, from the folder name)."""
+    from pipeline.curation.metrics import label_hits, type_hits
+
+    truth = pd.read_csv(work / "data/synthetic/truth.csv", dtype={"person_id": str, "image_id": str},
+                        keep_default_na=False)
+    truth = truth[truth["split"] == "train"]
+    issues = pd.read_csv(work / "reports/noise/issues.csv", dtype={"person_id": str, "image_id": str, "given": str,
+                                                                   "suggested": str}, keep_default_na=False)
+    race = dict(zip(truth["person_id"], truth["image_id"].str.split("/").str[0].str.split("_").str[2]))
+    labels = label_hits(issues, truth, age_edges=params["relabel"]["age_edges"])
+    types = [rows[rows["score"] >= params["noise"]["types"]["threshold"]].assign(field=field)
+             for field, (rows, _) in type_hits(issues, truth).items()]
+    frame = pd.concat([labels[["person_id", "field", "score", "hit"]],
+                       *[t[["person_id", "field", "score", "hit"]] for t in types]], ignore_index=True)
+    return frame.assign(race=frame["person_id"].map(race))
+
+
+def calibration_report(flags: pd.DataFrame, plot: Path | None = None) -> str:
+    """Pooled over the cases: per field the flags, their mean score, their precision and the
+    expected calibration error (scores read as P(the issue is real)); the label flags' precision
+    per given race; and, with `plot`, a reliability diagram per field (sklearn's calibration_curve)."""
+    from pipeline.curation.metrics import expected_calibration_error
+
+    rows = {f: {"flags": len(g), "mean_score": g["score"].mean(), "precision": g["hit"].mean(),
+                "ece": expected_calibration_error(g["score"], g["hit"])}
+            for f, g in flags.groupby("field", sort=False)}
+    labels = flags[flags["field"].isin(["mask", "gender", "age"])]
+    by_race = labels.groupby("race")["hit"].agg(flags="size", precision="mean")
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from sklearn.calibration import calibration_curve
+
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        ax.plot([0, 1], [0, 1], ls=":", color="grey", label="calibrated")
+        for f, g in flags.groupby("field", sort=False):
+            if g["hit"].nunique() > 1:
+                true, pred = calibration_curve(g["hit"], g["score"].clip(0, 1), n_bins=5, strategy="quantile")
+                ax.plot(pred, true, marker="o", label=f"{f} (ECE {rows[f]['ece']:.2f}, {len(g)} flags)")
+        ax.set(xlabel="mean score of the flags in the bin", ylabel="share of them that are real",
+               xlim=(0, 1.02), ylim=(-0.02, 1.02), title="reliability of the flags' scores, pooled over cases")
+        ax.legend(fontsize=8, loc="upper left")
+        fig.tight_layout()
+        fig.savefig(plot, dpi=110)
+    return ("calibration, pooled over the cases:\n" + pd.DataFrame(rows).T.to_string(float_format=lambda v: f"{v:.3f}")
+            + "\nlabel flags' precision by given race:\n" + by_race.to_string(float_format=lambda v: f"{v:.3f}"))
+
+
 def age_rankings(work: Path, params: dict) -> dict[str, float]:
     """AP of ranking every train person for a wrong age bin, by: our P(wrong) (`pipeline.curation.age`),
     |residual| / uncertainty, cleanlab's regression label quality (`residual`, `outre`) on the
@@ -250,7 +304,14 @@ def run_case(name: str, args: argparse.Namespace, threads: int | None) -> tuple[
     ranks = age_rankings(work, params)
     if ranks:
         lines.append("age AP over all persons by ranking: " + ", ".join(f"{k} {v:.3f}" for k, v in ranks.items()))
-    row = {"case": name, "oof_s": round(seconds["oof"], 1)}
+    row = {"case": name, "oof_s": round(seconds["oof"], 1), "flags": flag_outcomes(work, params)}
+    # what the default action does to the training labels (rebalance alone: no training needed)
+    run_stages(work, params, ["rebalance"], force=True, repo=args.repo, threads=threads)
+    effects = json.loads((work / "reports/rebalance.json").read_text())["by_field"]
+    for field, counts in effects.items():
+        row[f"{field}.fixed"], row[f"{field}.broken"] = counts["fixed"], counts["broken"] + counts["removed_right"]
+    lines.append("default action on the training images: " + ", ".join(
+        f"{f} fixed {c['fixed']} broke {c['broken'] + c['removed_right']}" for f, c in effects.items()))
     row.update({f"{f}.{m}": table.loc[f, m] for f in table.index for m in ("precision", "recall", "ap")
                 if m in table.columns and pd.notna(table.loc[f, m])})
     row.update({f"{f}.{m}": types.loc[f, m] for f in types.index for m in ("precision", "recall", "ap")})
@@ -313,6 +374,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads per stage (default: all, 1 with --jobs)")
     ap.add_argument("--rerun", choices=PREP + CURATE, metavar="STAGE",
                     help="run this stage and those that read it again though no param changed (after a code change)")
+    ap.add_argument("--reliability", type=Path, metavar="PNG",
+                    help="draw the reliability diagram of the flags' scores, per field, pooled over the cases")
     ap.add_argument("--tag", default="default", help="work directories are OUT/<tag>/<case>")
     ap.add_argument("--out", type=Path, default=REPO / "data" / "bench")
     ap.add_argument("--repo", type=Path, default=REPO,
@@ -323,11 +386,19 @@ def main() -> None:
     threads = args.threads or (1 if args.jobs > 1 else None)  # one process per core: no oversubscription
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda name: run_case(name, args, threads), args.cases))
-    summary = []
+    summary, flags = [], []
     for text, row in results:
         print(text)
+        if "flags" in row:
+            flags.append(row.pop("flags").assign(case=row["case"]))
         summary.append(row)
     frame = pd.DataFrame(summary).set_index("case")
+    if flags:
+        print("\n== " + calibration_report(pd.concat(flags, ignore_index=True), args.reliability))
+    fixed = [c for c in frame.columns if c.endswith(".fixed")]
+    if fixed:
+        print("default action over the cases (fixed / broken training images; goal >= 3 x): " + ", ".join(
+            f"{c[:-6]} {int(frame[c].sum())} / {int(frame[c[:-6] + '.broken'].sum())}" for c in fixed))
     print("\n== summary")
     print(frame.T.to_string(float_format=lambda v: f"{v:.3f}"))
     seeds = frame.loc[[c for c in frame.index if c.startswith("seed") and "%" not in c]]

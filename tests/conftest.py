@@ -61,12 +61,16 @@ TINY = {
 }
 
 
-def run(args: list[str], cwd: Path) -> str:
-    """Run a command (dvc, git) in `cwd` with this venv on PATH; its stdout, or a failure with both
-    streams' tails."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "PYTHONHASHSEED": "0"}
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+def dvc_env(**extra: str) -> dict:
+    """The environment the DVC tests run commands in: this venv on PATH, no analytics, fixed hashing."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1", "PYTHONHASHSEED": "0", **extra}
+
+
+def run(args: list[str], cwd: Path, env: dict | None = None) -> str:
+    """Run a command (dvc, git) in `cwd` (in `dvc_env()` by default); its stdout, or a failure with
+    both streams' tails."""
+    proc = subprocess.run(args, cwd=cwd, env=env or dvc_env(), capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 

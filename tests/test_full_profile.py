@@ -1,17 +1,12 @@
 """The B4 full profile end to end through DVC at a tiny size (EfficientNet-B4 for the OOF models and a
 2-fold final ensemble, pretrained: true from a Hugging Face cache the test fills, AMP and
-channels_last set as on a GPU), then a grid of 2 experiments queued with `dvc exp run --queue` and
-run by `dvc queue start -j 2`, one of them needing an ignored file (`--copy-paths`)."""
+channels_last set as on a GPU)."""
 
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import copy_repo
+from conftest import copy_repo, dvc_env, run as _run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,21 +22,10 @@ FULL_TINY = {  # the README's full profile, sizes cut so it runs in a minute on 
 }
 
 
-def _env(hf_home: Path) -> dict:
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "DVC_NO_ANALYTICS": "1", "PYTHONHASHSEED": "0", "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
-
-
-def _run(args: list[str], cwd: Path, env: dict) -> str:
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     """A fresh git + dvc repo of the working tree on the tiny full profile; a Hugging Face cache
-    holding EfficientNet-B4 weights (saved by the test, hub offline); weights/b4.pth, git-ignored."""
+    holding EfficientNet-B4 weights (saved by the test, hub offline)."""
     import timm
     import torch
     from safetensors.torch import save_file
@@ -57,10 +41,8 @@ def repo(tmp_path_factory):
     (snapshot / "refs" / "main").write_text("b4test")
     (snapshot / "snapshots" / "b4test").mkdir(parents=True)
     save_file(state, str(snapshot / "snapshots" / "b4test" / "model.safetensors"))
-    (dst / "weights").mkdir(exist_ok=True)
-    torch.save(state, dst / "weights" / "b4.pth")
 
-    env = _env(hf / "")
+    env = dvc_env(HF_HOME=str(hf / ""), HF_HUB_OFFLINE="1")
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "full tiny"]):
         _run(cmd, dst, env)
@@ -69,12 +51,9 @@ def repo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def baseline(repo):
-    """`dvc repro` of the tiny full profile, committed with its dvc.lock (what queued runs start from)."""
+    """`dvc repro` of the tiny full profile."""
     root, env = repo
-    out = _run(["dvc", "repro"], root, env)
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], root, env)
-    return root, env, out
+    return root, env, _run(["dvc", "repro"], root, env)
 
 
 @pytest.mark.slow
@@ -90,44 +69,3 @@ def test_b4_full_profile_end_to_end(baseline):
         assert cfg["model"] == "efficientnet_b4" and cfg["pretrained"] and cfg["img_size"] == 48
     sub = (root / "submission.csv").read_text().splitlines()
     assert sub[0] == "ImageID,ans" and len(sub) == 1 + 4 * 7
-
-
-def _queue_state(root: Path, env: dict) -> str:
-    return _run(["dvc", "queue", "status"], root, env)
-
-
-@pytest.mark.slow
-def test_a_queued_grid_of_two_runs_with_two_workers(baseline):
-    """Two experiments queued, `dvc queue start -j 2`; the one naming an ignored file needs
-    `--copy-paths` (the queue runs each experiment in a temporary copy of the git tree; DVC copies
-    a file only into a folder the copy has: weights/.gitignore is tracked for that)."""
-    root, env, _ = baseline
-    one = ["-S", "train.train_folds=[0]"]  # one final model each: the queue is under test, not the ensemble
-    _run(["dvc", "exp", "run", "--queue", "-n", "epochs2", "-S", "train.epochs=2", *one], root, env)
-    _run(["dvc", "exp", "run", "--queue", "-n", "b4file", "-S", "train.pretrained_file=weights/b4.pth", *one,
-          "--copy-paths", "weights/b4.pth"], root, env)
-    t0 = time.perf_counter()
-    # the workers are daemons that inherit the output pipes: not captured, so this returns at once
-    # (an idle worker does not always stop by itself; `queue stop` below ends it)
-    subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=root, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while True:
-            state = _queue_state(root, env)
-            if not any(word in state for word in ("Queued", "Running")):
-                break
-            assert time.perf_counter() - t0 < 1200, state
-            time.sleep(5)
-    finally:
-        subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=root, env=env, capture_output=True)
-    print(f"queued grid of 2 with 2 workers: {time.perf_counter() - t0:.0f} s")
-    assert state.count("Success") == 2, state + _run(["dvc", "queue", "logs", "b4file"], root, env)
-    shown = json.loads(_run(["dvc", "exp", "show", "--json"], root, env))
-    names = {e.get("name"): e for rev in shown for e in [rev, *[x for exp in rev.get("experiments") or []
-                                                              for x in exp.get("revs", [])]]}
-    f1 = {name: names[name]["data"]["metrics"]["reports/metrics.json"]["data"]["truth"]["f1_macro"]
-          for name in ("master", "epochs2", "b4file")}  # metrics.json is in git: readable for every rev
-    assert all(0 <= v <= 1 for v in f1.values()), f1
-    table = _run(["dvc", "exp", "show", "--only-changed", "--csv"], root, env)
-    header = table.splitlines()[0]
-    assert "train.epochs" in header and "train.pretrained_file" in header and "oof.model" not in header

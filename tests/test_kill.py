@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import run, tiny_copy
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+              pytest.mark.xdist_group("tiny")]  # one process builds the reproduced tiny repo (conftest)
 
 def _env() -> dict:
     import sys

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from pipeline.curation.metrics import (truth_labels, action_effects, list_scores, oracle_age_ap, ranked_ap, score_issues,
-                                      score_types)
+from pipeline.curation.metrics import (truth_labels, action_effects, expected_calibration_error, label_hits,
+                                      list_scores, oracle_age_ap, ranked_ap, score_issues, score_types)
 
 EDGES = (30, 60)
 
@@ -38,6 +38,23 @@ def test_score_issues_arithmetic():
     assert s["age"]["oracle_ap"] == pytest.approx(1.0)  # p3 has the largest given-apparent gap (3 y)
     # with edges (30, 34) p4's 31 -> 35 crosses an edge, so its age issue becomes a true positive
     assert score_issues(issues, _truth(), age_edges=(30, 34))["age"]["true_positives"] == 1
+
+
+def test_label_hits_name_each_flagged_person_once_with_its_truth():
+    issues = pd.DataFrame([("gender:p4", "p4", "*", "gender", 0.9), ("mask:p2/a", "p2", "p2/a", "mask", 0.7),
+                           ("mask:p2/b", "p2", "p2/b", "mask", 0.6)],
+                          columns=["issue_id", "person_id", "image_id", "field", "score"])
+    hits = label_hits(issues, _truth(), age_edges=EDGES)
+    assert hits[["person_id", "field", "score", "hit"]].values.tolist() == [["p4", "gender", 0.9, False],
+                                                                          ["p2", "mask", 0.7, True]]
+
+
+def test_expected_calibration_error_of_calibrated_and_overconfident_scores():
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(0.5, 1.0, 20000)
+    assert expected_calibration_error(scores, rng.uniform(size=20000) < scores) < 0.02   # P(real) = score
+    assert expected_calibration_error(np.full(1000, 0.99), np.arange(1000) % 2 == 0) == pytest.approx(0.49)
+    assert np.isnan(expected_calibration_error([], []))
 
 
 def test_ranked_ap_equals_sklearn_when_everything_is_ranked():

@@ -1,10 +1,16 @@
-"""End to end through DVC itself, on a tiny profile in a temporary copy of the repo."""
+"""End to end through DVC itself, on a tiny profile in a temporary copy of the repo: repro, exp
+run, a review decision's rerun, and a grid of 2 experiments queued with `dvc exp run --queue` and
+run by `dvc queue start -j 2`, one of them needing an ignored file (`--copy-paths`)."""
 
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import run, tiny_copy
+from conftest import dvc_env, run, tiny_copy
+
+pytestmark = pytest.mark.xdist_group("tiny")  # one process builds the reproduced tiny repo (conftest)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,3 +93,46 @@ def test_a_review_decision_reruns_only_what_follows_oof(repo):
     rows = train_set[train_set["person_id"] == person["person_id"]]
     assert (rows["gender"] == 1 - int(person["gender"])).all() and rows["corrected"].str.contains("gender").all()
     assert train_set["fold"].equals(folds_before)  # a fix moves no person to another fold
+
+
+@pytest.mark.slow
+def test_a_queued_grid_of_two_runs_with_two_workers(tiny_reproduced, tmp_path_factory):
+    """Two experiments queued, `dvc queue start -j 2`; the one naming an ignored file needs
+    `--copy-paths` (the queue runs each experiment in a temporary copy of the git tree; DVC copies
+    a file only into a folder the copy has: weights/.gitignore is tracked for that)."""
+    import timm
+    import torch
+
+    root = tiny_copy(tiny_reproduced, tmp_path_factory.mktemp("queue") / "repo")
+    torch.manual_seed(0)
+    torch.save(timm.create_model("resnet10t").state_dict(), root / "weights" / "r10t.pth")  # git-ignored
+    one = ["-S", "train.train_folds=[0]"]  # one final model each: the queue is under test, not the ensemble
+    run(["dvc", "exp", "run", "--queue", "-n", "epochs1", "-S", "train.epochs=1", *one], root)
+    run(["dvc", "exp", "run", "--queue", "-n", "r10tfile", "-S", "train.pretrained_file=weights/r10t.pth", *one,
+         "--copy-paths", "weights/r10t.pth"], root)
+    t0 = time.perf_counter()
+    # the workers are daemons that inherit the output pipes: not captured, so this returns at once
+    # (an idle worker does not always stop by itself; `queue stop` below ends it)
+    subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=root, env=dvc_env(), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            state = run(["dvc", "queue", "status"], root)
+            if not any(word in state for word in ("Queued", "Running")):
+                break
+            assert time.perf_counter() - t0 < 1200, state
+            time.sleep(3)
+    finally:
+        subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=root, env=dvc_env(), capture_output=True)
+    print(f"queued grid of 2 with 2 workers: {time.perf_counter() - t0:.0f} s")
+    assert state.count("Success") == 2, state + run(["dvc", "queue", "logs", "r10tfile"], root)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root))
+    names = {e.get("name"): e for rev in shown for e in [rev, *[x for exp in rev.get("experiments") or []
+                                                              for x in exp.get("revs", [])]]}
+    f1 = {name: names[name]["data"]["metrics"]["reports/metrics.json"]["data"]["truth"]["f1_macro"]
+          for name in ("master", "epochs1", "r10tfile")}  # metrics.json is in git: readable for every rev
+    assert all(0 <= v <= 1 for v in f1.values()), f1
+    assert f1["epochs1"] != f1["master"] or f1["r10tfile"] != f1["master"]  # the runs changed something
+    table = run(["dvc", "exp", "show", "--only-changed", "--csv"], root)
+    header = table.splitlines()[0]
+    assert "train.epochs" in header and "train.pretrained_file" in header and "oof.model" not in header

@@ -75,15 +75,24 @@ def oracle_age_ap(truth: pd.DataFrame, *, age_edges: Sequence[int] = DEFAULT_AGE
     return ranked_ap(noisy[order], int(noisy.sum()))
 
 
+def label_hits(issues: pd.DataFrame, truth: pd.DataFrame, *,
+               age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> pd.DataFrame:
+    """The label flags (mask, gender, age) once per person and field, best score first -> columns
+    person_id, field, score, hit (the field is truly wrong for that person)."""
+    noisy = person_truth(truth, age_edges=age_edges)
+    ranked = _ranked_persons(issues, truth)
+    hit = [bool(noisy[f].get(p, False)) for p, f in zip(ranked["person_id"], ranked["field"])]
+    return ranked.assign(hit=np.array(hit, dtype=bool))
+
+
 def score_issues(issues: pd.DataFrame, truth: pd.DataFrame, *,
                  age_edges: Sequence[int] = DEFAULT_AGE_EDGES) -> dict[str, Any]:
     """Person-level flag quality per field (mask, gender, age) and overall (over person x field
     pairs, ranked by score): precision, recall, f1, ap, p_at_k, flagged, noisy, true_positives;
     age also gets oracle_ap when truth has `age_apparent`."""
     noisy = person_truth(truth, age_edges=age_edges)
-    ranked = _ranked_persons(issues, truth)
-    hit = np.array([bool(noisy[f].get(p, False)) for p, f in zip(ranked["person_id"], ranked["field"])],
-                   dtype=bool)
+    ranked = label_hits(issues, truth, age_edges=age_edges)
+    hit = ranked["hit"].to_numpy()
     out: dict[str, Any] = list_scores(hit, int(noisy[list(HEADS)].to_numpy().sum()))
     for field in HEADS:
         mine = (ranked["field"] == field).to_numpy()
@@ -96,13 +105,12 @@ def score_issues(issues: pd.DataFrame, truth: pd.DataFrame, *,
 TYPE_NOISE = {"duplicate": "duplicate_person", "outlier": "outlier_image", "quality": "low_quality"}
 
 
-def score_types(issues: pd.DataFrame, truth: pd.DataFrame, *, threshold: float = 0.5) -> dict[str, Any]:
-    """Flag quality of the issue types beyond wrong labels (`list_scores` per type): duplicate at
-    person level (a hit names the copy and its original, either way round), outlier and quality at
-    image level. Rows scored below `threshold` (face-detector failures listed for review) are
-    ranked for the AP but not counted as flags."""
+def type_hits(issues: pd.DataFrame, truth: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, int]]:
+    """Per issue type beyond wrong labels: its rows, best score first, with a `hit` column (a
+    duplicate row names the copy and its original, either way round; an outlier or quality row
+    names a spoiled image), and the number of true cases in `truth`."""
     t = truth[truth["split"] == "train"] if "split" in truth else truth
-    out: dict[str, Any] = {}
+    out: dict[str, tuple[pd.DataFrame, int]] = {}
     for field, noise in TYPE_NOISE.items():
         rows = issues[issues["field"] == field].astype({"score": float})
         rows = rows.sort_values("score", ascending=False, kind="stable")
@@ -117,11 +125,33 @@ def score_types(issues: pd.DataFrame, truth: pd.DataFrame, *, threshold: float =
             wrong = set(t.loc[t["noise"] == noise, "image_id"].astype(str))
             hits = rows["image_id"].astype(str).isin(wrong).to_numpy()
             n_true = len(wrong)
+        out[field] = (rows.assign(hit=hits), n_true)
+    return out
+
+
+def score_types(issues: pd.DataFrame, truth: pd.DataFrame, *, threshold: float = 0.5) -> dict[str, Any]:
+    """Flag quality of the issue types beyond wrong labels (`list_scores` per type, `type_hits`):
+    duplicate at person level, outlier and quality at image level. Rows scored below `threshold`
+    (face-detector failures listed for review) are ranked for the AP but not counted as flags."""
+    out: dict[str, Any] = {}
+    for field, (rows, n_true) in type_hits(issues, truth).items():
+        hits = rows["hit"].to_numpy()
         flagged = (rows["score"] >= threshold).to_numpy()
         scores = list_scores(hits[flagged], n_true)
         scores["ap"] = ranked_ap(hits, n_true)
         out[field] = scores
     return out
+
+
+def expected_calibration_error(scores: Sequence[float], hits: Sequence[bool], *, bins: int = 10) -> float:
+    """Expected calibration error of scores read as P(the issue is real): over `bins` equal-width
+    score bins in [0, 1], the count-weighted mean |share of hits - mean score| (NaN with no items)."""
+    s, h = np.asarray(scores, float), np.asarray(hits, float)
+    if len(s) == 0:
+        return float("nan")
+    which = np.clip((s * bins).astype(int), 0, bins - 1)
+    gaps = [abs(h[which == b].mean() - s[which == b].mean()) * (which == b).sum() for b in np.unique(which)]
+    return float(np.sum(gaps) / len(s))
 
 
 def action_effects(train_set: pd.DataFrame, truth: pd.DataFrame, *,
