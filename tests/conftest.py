@@ -98,3 +98,14 @@ def tiny_copy(tiny_reproduced: Path, dst: Path) -> Path:
     """A copy of the reproduced tiny repo (git history, DVC cache and outputs) at `dst`."""
     shutil.copytree(tiny_reproduced, dst, symlinks=True)
     return dst
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Longest work first, so the second xdist process is not left idle at the end: the tests that
+    share the reproduced tiny repo (one group, one process), then the other slow ones, then the
+    rest, each in collection order."""
+    def rank(item) -> int:
+        if any(m.name == "xdist_group" and m.args == ("tiny",) for m in item.iter_markers()):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+    items.sort(key=rank)

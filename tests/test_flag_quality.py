@@ -15,6 +15,8 @@ from conftest import copy_repo, run
 
 from pipeline.curation.metrics import score_issues, score_types
 
+pytestmark = pytest.mark.slow  # a DVC run up to the noise stage on 630 photos
+
 SMALL = {
     "synth": {"persons": 90, "eval_persons": 0, "image_size": [96, 128], "gender_noise": 0.1, "swap_noise": 0.06,
               "age_noise": 0.1, "duplicate_noise": 0.05, "outlier_noise": 0.02, "quality_noise": 0.03,
