@@ -44,7 +44,7 @@ repro: install
 
 # two test processes (pytest-xdist): most tests are single-threaded subprocesses (dvc, stage
 # scripts), so a second process halves the wall time on 2 cores; tests that share a reproduced
-# repo are one xdist_group, run by one process
+# slow tests are one xdist_group (tests/conftest.py), run one after another by one process
 TEST_WORKERS ?= 2
 
 test: install $(CHROMIUM)

@@ -100,12 +100,14 @@ def tiny_copy(tiny_reproduced: Path, dst: Path) -> Path:
     return dst
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list) -> None:
-    """Longest work first, so the second xdist process is not left idle at the end: the tests that
-    share the reproduced tiny repo (one group, one process), then the other slow ones, then the
-    rest, each in collection order."""
-    def rank(item) -> int:
-        if any(m.name == "xdist_group" and m.args == ("tiny",) for m in item.iter_markers()):
-            return 0
-        return 1 if item.get_closest_marker("slow") else 2
-    items.sort(key=rank)
+    """Every slow test (DVC runs, several processes) in one xdist group, collected first: one test
+    process runs them one after another from the start while the other takes the quick tests.
+    Two slow tests side by side would each want both cores (face workers, gloo processes, queue
+    workers) and take longer together than in turn. The tests that share the reproduced tiny repo
+    (conftest `tiny_reproduced`) are in that group too, so it is built once."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("slow"))
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)

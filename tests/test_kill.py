@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import run, tiny_copy
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
-              pytest.mark.xdist_group("tiny")]  # one process builds the reproduced tiny repo (conftest)
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")]
 
 def _env() -> dict:
     import sys

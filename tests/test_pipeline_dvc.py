@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from conftest import dvc_env, run, tiny_copy
 
-pytestmark = pytest.mark.xdist_group("tiny")  # one process builds the reproduced tiny repo (conftest)
-
 REPO = Path(__file__).resolve().parents[1]
 
 
