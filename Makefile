@@ -44,11 +44,11 @@ repro: install
 
 # two test processes (pytest-xdist): most tests are single-threaded subprocesses (dvc, stage
 # scripts), so a second process halves the wall time on 2 cores; tests that share a reproduced
-# slow tests are one xdist_group (tests/conftest.py), run one after another by one process
+# slow test files are one unit of work (tests/conftest.py), run in turn by one process
 TEST_WORKERS ?= 2
 
 test: install $(CHROMIUM)
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH pytest -q -n $(TEST_WORKERS)
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq

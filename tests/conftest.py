@@ -100,14 +100,30 @@ def tiny_copy(tiny_reproduced: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
+def _slow_modules() -> set[str]:
+    """Test files with slow tests (DVC runs, several processes): those that use the `slow` marker."""
+    here = Path(__file__).parent
+    return {f"tests/{p.name}" for p in here.glob("test_*.py") if "mark.slow" in p.read_text()}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under `pytest -n 2` (make test): the slow test files are one unit of work, run in turn by one
+    process while the other takes the quick tests. Two slow tests side by side would each want
+    both cores (face workers, gloo processes, queue workers) and take longer together than in
+    turn; and the DVC and kill tests share one reproduced tiny repo (`tiny_reproduced`), built
+    once in that process."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    slow = _slow_modules()
+
+    class SlowTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "slow" if nodeid.split("::")[0] in slow else nodeid
+
+    return SlowTogether(config, log)
+
+
 def pytest_collection_modifyitems(items: list) -> None:
-    """Every slow test (DVC runs, several processes) in one xdist group, collected first: one test
-    process runs them one after another from the start while the other takes the quick tests.
-    Two slow tests side by side would each want both cores (face workers, gloo processes, queue
-    workers) and take longer together than in turn. The tests that share the reproduced tiny repo
-    (conftest `tiny_reproduced`) are in that group too, so it is built once."""
-    for item in items:
-        if item.get_closest_marker("slow"):
-            item.add_marker(pytest.mark.xdist_group("slow"))
-    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
+    """The slow test files first, so their process starts on them at once."""
+    slow = _slow_modules()
+    items.sort(key=lambda item: 0 if item.nodeid.split("::")[0] in slow else 1)
