@@ -44,7 +44,7 @@ repro: install
 
 # two test processes (pytest-xdist): most tests are single-threaded subprocesses (dvc, stage
 # scripts), so a second process halves the wall time on 2 cores; tests that share a reproduced
-# slow test files are one unit of work (tests/conftest.py), run in turn by one process
+# slow test files are two units of work (tests/conftest.py), each run in turn by one process
 TEST_WORKERS ?= 2
 
 test: install $(CHROMIUM)

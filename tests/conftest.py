@@ -100,6 +100,11 @@ def tiny_copy(tiny_reproduced: Path, dst: Path) -> Path:
     return dst
 
 
+# The slow test files, in two units of work of about equal time: the files sharing the reproduced
+# tiny repo (`tiny_reproduced`, built once per process) and the others.
+SHARED_TINY = ("tests/test_kill.py", "tests/test_pipeline_dvc.py")
+
+
 def _slow_modules() -> set[str]:
     """Test files with slow tests (DVC runs, several processes): those that use the `slow` marker."""
     here = Path(__file__).parent
@@ -107,23 +112,27 @@ def _slow_modules() -> set[str]:
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Under `pytest -n 2` (make test): the slow test files are one unit of work, run in turn by one
-    process while the other takes the quick tests. Two slow tests side by side would each want
-    both cores (face workers, gloo processes, queue workers) and take longer together than in
-    turn; and the DVC and kill tests share one reproduced tiny repo (`tiny_reproduced`), built
-    once in that process."""
+    """Under `pytest -n 2` (make test): the slow test files are two units of work, the ones that
+    share the reproduced tiny repo (built once, in one process) and the rest, each run in turn by
+    one process from the start; the quick tests fill in after. Slow tests spread one by one would
+    run side by side in all combinations, and each wants both cores (face workers, gloo
+    processes, queue workers)."""
     from xdist.scheduler import LoadScopeScheduling
 
     slow = _slow_modules()
 
     class SlowTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "slow" if nodeid.split("::")[0] in slow else nodeid
+            file = nodeid.split("::")[0]
+            if file in SHARED_TINY:
+                return "slow-tiny"
+            return "slow-other" if file in slow else nodeid
 
     return SlowTogether(config, log)
 
 
 def pytest_collection_modifyitems(items: list) -> None:
-    """The slow test files first, so their process starts on them at once."""
+    """The slow test files first, so both processes start on them at once."""
     slow = _slow_modules()
-    items.sort(key=lambda item: 0 if item.nodeid.split("::")[0] in slow else 1)
+    items.sort(key=lambda item: (0 if item.nodeid.split("::")[0] in SHARED_TINY else
+                                 1 if item.nodeid.split("::")[0] in slow else 2))
