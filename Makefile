@@ -43,8 +43,8 @@ repro: install
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH dvc repro
 
 # two test processes (pytest-xdist): most tests are single-threaded subprocesses (dvc, stage
-# scripts), so a second process halves the wall time on 2 cores; tests that share a reproduced
-# slow test files are two units of work (tests/conftest.py), each run in turn by one process
+# scripts), so a second process shortens the wall time on 2 cores; the slow test files are two
+# units of work (tests/conftest.py), each run in turn by one process
 TEST_WORKERS ?= 2
 
 test: install $(CHROMIUM)
