@@ -80,14 +80,20 @@ def commit(repo: Path, message: str) -> None:
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
 
 
+def git_init(repo: Path, message: str) -> Path:
+    """`repo` as a fresh git repository with everything in it committed."""
+    run(["git", "init", "-q"], repo)
+    commit(repo, message)
+    return repo
+
+
 @pytest.fixture(scope="session")
 def tiny_reproduced(tmp_path_factory) -> Path:
     """The working tree as a fresh git + dvc repo on the TINY profile, `dvc repro` run once and
     committed with its dvc.lock (its log in .git/first_repro.log). Modules take a
     copy (`tiny_copy`): one full run serves the DVC and the kill tests."""
     dst = copy_repo(tmp_path_factory.mktemp("tiny"), TINY)
-    run(["git", "init", "-q"], dst)
-    commit(dst, "tiny")
+    git_init(dst, "tiny")
     log = run(["dvc", "repro"], dst)
     commit(dst, "lock")
     (dst / ".git" / "first_repro.log").write_text(log)

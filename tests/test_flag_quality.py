@@ -11,7 +11,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import copy_repo, run
+from conftest import copy_repo, git_init, run
 
 from pipeline.curation.metrics import score_issues, score_types
 
@@ -37,9 +37,7 @@ FLOORS = {  # field or type: (precision, recall)
 @pytest.fixture(scope="module")
 def flagged(tmp_path_factory):
     root = copy_repo(tmp_path_factory.mktemp("flags"), SMALL, {"relabel": {"corrections": []}})
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "flags"]):
-        run(cmd, root)
+    git_init(root, "flags")
     run(["dvc", "repro", "noise"], root)
     issues = pd.read_csv(root / "reports/noise/issues.csv", dtype={"person_id": str}, keep_default_na=False)
     truth = pd.read_csv(root / "data/synthetic/truth.csv", dtype={"person_id": str, "duplicate_of": str},

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import copy_repo, dvc_env, run as _run
+from conftest import copy_repo, dvc_env, git_init, run as _run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,9 +43,7 @@ def repo(tmp_path_factory):
     save_file(state, str(snapshot / "snapshots" / "b4test" / "model.safetensors"))
 
     env = dvc_env(HF_HOME=str(hf / ""), HF_HUB_OFFLINE="1")
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "full tiny"]):
-        _run(cmd, dst, env)
+    git_init(dst, "full tiny")
     return dst, env
 
 
