@@ -68,24 +68,42 @@ def run_measured(cmd: list[str], cwd: Path, env: dict) -> dict:
             "max_process_rss_gb": round(usage.ru_maxrss / 2**20, 2), "rc": proc.returncode, "log": log}
 
 
-def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Path) -> dict:
+def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Path, *, reuse: bool = False) -> dict:
+    """Clone HEAD into scratch/p{persons}/main and run every stage; with `reuse` and an earlier
+    clone there, move it to HEAD's code instead and keep its synthetic set (`dvc commit synth`:
+    only for code changes that leave the generator's files as they were), whose earlier
+    measurement (scratch/p{persons}/synth.json) stands in for the synth row."""
     work = scratch / f"p{persons}" / "main"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(work)], check=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    reused = reuse and (work / "data" / "synthetic" / "truth.csv").exists()
+    if reused:
+        subprocess.run(["git", "fetch", "-q", str(ROOT), "HEAD"], cwd=work, check=True)
+        subprocess.run(["git", "checkout", "-q", "-f", "FETCH_HEAD"], cwd=work, check=True)
+    else:
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(work)], check=True)
     if (ROOT / "weights").is_dir():
         shutil.copytree(ROOT / "weights", work / "weights", dirs_exist_ok=True)
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["synth"].update(persons=persons, eval_persons=eval_persons, image_size=list(size))
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    rows = {}
+    rows, synth_record = {}, work.parent / "synth.json"
+    if reused:
+        for stage in ("check", "synth"):
+            subprocess.run(["dvc", "commit", "-q", "-f", stage], cwd=work, env=env, check=True)
+        rows["synth"] = json.loads(synth_record.read_text())
     for stage in STAGES:
+        if stage in rows:
+            continue
         before = disk_bytes(work)
         r = run_measured(["dvc", "repro", "--single-item", stage], work, env)
         r["disk_gb"] = round((disk_bytes(work) - before) / 2**30, 3)
         log = r.pop("log")
         rows[stage] = r
+        if stage == "synth":
+            synth_record.write_text(json.dumps(r) + "\n")
         print(f"  {persons:>5} {stage:>12}: {r['seconds']:7.1f} s  tree {r['tree_rss_gb']:5.2f} GB  "
               f"largest process {r['max_process_rss_gb']:5.2f} GB  disk +{r['disk_gb']:.2f} GB", flush=True)
+        (work.parent / f"{stage}.log").write_text(log)
         if r["rc"] != 0:
             sys.exit(f"{stage} failed at {persons} persons:\n{log[-3000:]}")
     metrics = json.loads((work / "reports" / "metrics.json").read_text())
@@ -150,6 +168,9 @@ def main() -> None:
     ap.add_argument("--persons", type=int, nargs="+", default=[300, 1200, 2700])
     ap.add_argument("--image-size", type=int, nargs=2, default=[384, 512], metavar=("W", "H"))
     ap.add_argument("--keep", type=Path, help="scratch folder to keep (default: a temporary one, removed)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: reuse each size's earlier synthetic set there (code moved to HEAD, the "
+                         "generator's files unchanged), its earlier synth measurement standing in")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     ap.add_argument("--plot", type=Path, help="draw time per stage and flag P / R against size here")
     ap.add_argument("--tables", type=Path, metavar="JSON", help="print the tables (and --plot) of an earlier --out")
@@ -164,7 +185,8 @@ def main() -> None:
     results = []
     try:
         for persons in args.persons:
-            results.append(one_size(persons, round(persons * 2 / 3), tuple(args.image_size), scratch))
+            results.append(one_size(persons, round(persons * 2 / 3), tuple(args.image_size), scratch,
+                                    reuse=args.reuse))
             r = results[-1]
             print(f"{persons} persons: real-data stages {r['real_data_seconds'] / 60:.1f} min, peak tree RSS "
                   f"{r['peak_tree_rss_gb']} GB, disk {r['disk_gb']} GB, truth.f1_macro {r['truth_f1_macro']}; flags "

@@ -46,3 +46,25 @@ def process_pool(workers: int, *, initializer: Callable[..., None] | None = None
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+
+
+def pool_map(fn: Callable[[Any], Any], items: list, *, workers: int = 0, chunksize: int | None = None,
+             advance: Callable[[int], None] | None = None) -> list:
+    """[fn(x) for x in items] in order, over `process_pool(workers)` (0 = all cores; one worker,
+    or fewer than two items per worker: in this process); `advance(1)` after each result (progress).
+    Chunks default to about eight per worker, at most 256 items."""
+    workers = workers or os.cpu_count() or 1
+    results: list = []
+    if workers == 1 or len(items) < 2 * workers:
+        for x in items:
+            results.append(fn(x))
+            if advance:
+                advance(1)
+        return results
+    chunksize = chunksize or max(1, min(256, len(items) // (workers * 8)))
+    with process_pool(workers) as pool:
+        for r in pool.map(fn, items, chunksize=chunksize):
+            results.append(r)
+            if advance:
+                advance(1)
+    return results

@@ -46,7 +46,8 @@ if method in ("probe", "ensemble"):
     fits = []
     for seed in seeds:
         folds = person_folds(args[1], args[2], k=k, seed=seed, together=pairs)  # the networks' folds
-        fits.append({**probe.out_of_fold(features, heads, ages, folds, c=probe_c, age_features=band), "fold": folds})
+        fits.append({**probe.out_of_fold(features, heads, ages, folds, c=probe_c, age_features=band,
+                                        progress=True), "fold": folds})
     parts.append(probe.ensemble(*fits))
 oof = probe.ensemble(*parts)  # `fold` is the first draw's
 if len(parts) > 1 and all("age_years" in p for p in parts):  # ensemble: each model's age is a view of it

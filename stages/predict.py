@@ -14,7 +14,8 @@ info = pd.read_csv(Path(params["data"]["root"]) / "eval" / "info.csv", dtype={"I
 models = sorted(Path("models").glob("fold*.pt"))
 sub, preds, missing = predict_eval(
     pd.read_parquet("data/interim/manifest.parquet"), np.load("data/interim/crops.npy", mmap_mode="r"),
-    info, models, age_edges=params["relabel"]["age_edges"], tta_flip=params["predict"]["tta_flip"])
+    info, models, age_edges=params["relabel"]["age_edges"], tta_flip=params["predict"]["tta_flip"],
+    progress=True)
 if missing:
     print(f"predict: {len(missing)} eval image(s) unreadable, given the most common class: {missing[:10]}")
 write_csv(sub, "submission.csv")

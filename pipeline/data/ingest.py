@@ -10,7 +10,6 @@ names are only used to find the images.
 from __future__ import annotations
 
 import hashlib
-import os
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -19,12 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 from PIL import Image
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pipeline.data.imageio import ImageReadError, read_rgb
 from pipeline.labels import GENDERS, MASK_FILES, STEMS, gender_code, mask_from_stem
-from pipeline.workers import process_pool
+from pipeline.progress import track
+from pipeline.workers import pool_map
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 FORMAT_EXTS = {"JPEG": (".jpg", ".jpeg"), "PNG": (".png",), "MPO": (".jpg", ".jpeg")}
@@ -129,27 +128,8 @@ def probe_image(path: str) -> Probe:
 def probe_all(paths: Sequence[str], *, workers: int = 0, progress: bool = True) -> list[Probe]:
     """probe_image over `paths`, results in the same order; a process pool unless workers == 1
     (0 = all cores)."""
-    workers = workers or os.cpu_count() or 1
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    results: list[Probe] = []
-    with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task("decoding images", total=len(paths))
-        if workers == 1 or len(paths) < 2 * workers:
-            for p in paths:
-                results.append(probe_image(p))
-                bar.advance(task)
-        else:
-            chunksize = max(1, min(256, len(paths) // (workers * 8)))
-            with process_pool(workers) as pool:
-                for probe in pool.map(probe_image, paths, chunksize=chunksize):
-                    results.append(probe)
-                    bar.advance(task)
-    return results
+    with track("ingest: decoding images", len(paths), enabled=progress) as advance:
+        return pool_map(probe_image, list(paths), workers=workers, advance=advance)
 
 
 def parse_folder_name(name: str) -> tuple[str, str, str, int] | None:

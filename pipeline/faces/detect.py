@@ -267,9 +267,7 @@ def process(manifest: pd.DataFrame, *, out_crops: str | Path, size: int = 64,
 
     Workers are spawned: a script calling this with workers != 1 needs the usual
     `if __name__ == "__main__":` guard."""
-    from rich.progress import Progress
-
-    from pipeline.progress import Ticker
+    from pipeline.progress import track
 
     check_background(background, rembg_model)  # fail here, with the how-to, not in workers
     workers = min(workers or os.cpu_count() or 1, max(len(manifest), 1))
@@ -286,19 +284,15 @@ def process(manifest: pd.DataFrame, *, out_crops: str | Path, size: int = 64,
     hw = np.zeros((n, 2))
     stripped = np.zeros(n, bool)
 
-    with (atomic_path(out_crops) as tmp, Progress(disable=not show_progress) as bar,
+    with (atomic_path(out_crops) as tmp, track("faces", n, enabled=show_progress) as advance,
           _runner(cfg, workers) as run):
         crops = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
-        job = bar.add_task("faces", total=n)
-        tick = Ticker("faces", n) if show_progress else None  # lines in a log, where the bar is silent
 
         def collect(results: Iterable[tuple]) -> list[int]:
             missed = []
             for i, crop, box, method, score, shape, was_stripped in results:
                 methods[i], scores[i], hw[i], stripped[i] = method, score, shape, was_stripped
-                bar.advance(job)
-                if tick:
-                    tick.advance()
+                advance()
                 if crop is None:
                     missed.append(i)
                     continue
@@ -310,7 +304,7 @@ def process(manifest: pd.DataFrame, *, out_crops: str | Path, size: int = 64,
         missed = collect(run([(i, p, None, "detect") for i, p in enumerate(paths)]))
         if missed:
             by_person = person_boxes(persons, boxes)
-            bar.update(job, total=n + len(missed), description="faces (fallback)")
+            advance(0, total=n + len(missed), label="faces (fallback)")
             collect(run([(i, paths[i], by_person.get(persons[i]),
                           "person" if persons[i] in by_person else "centre") for i in missed]))
         crops.flush()

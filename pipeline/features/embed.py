@@ -54,7 +54,7 @@ def _network(weights: str):
 
     net = timm.create_model(MODEL, pretrained=False, num_classes=0)
     W.load_by_order(net, W.resolve(weights))
-    net.eval()
+    net = net.eval().to(memory_format=torch.channels_last)  # ~1.5x faster on CPU (depthwise convs), same features
     pooled: dict[int, torch.Tensor] = {}
     for i in BLOCKS:
         net.blocks[i].register_forward_hook(lambda _m, _in, out, i=i: pooled.__setitem__(i, out.mean((2, 3))))
@@ -63,7 +63,7 @@ def _network(weights: str):
     mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
     def features(x: torch.Tensor) -> np.ndarray:
-        h = net((x - mean) / std)  # fills `pooled`
+        h = net(((x - mean) / std).contiguous(memory_format=torch.channels_last))  # fills `pooled`
         return torch.cat([pooled[i] for i in BLOCKS] + [h], 1).numpy()
 
     return features
@@ -73,22 +73,17 @@ def _run(crops: np.ndarray, views: Sequence, *, batch: int, weights: str, progre
     """float32 [N, WIDTH * len(views)]: each view maps a float batch [B, 3, H, W] in 0..1 to the
     network's input; its features fill the next WIDTH columns."""
     import torch
-    from rich.progress import Progress
 
-    from pipeline.progress import Ticker
+    from pipeline.progress import track
 
     features = _network(weights)
     out = np.zeros((len(crops), WIDTH * len(views)), np.float32)
-    tick = Ticker(name, len(crops)) if progress else None  # lines in a log, where the bar is silent
-    with torch.inference_mode(), Progress(disable=not progress) as bar:
-        task = bar.add_task(name, total=len(crops))
+    with torch.inference_mode(), track(name, len(crops), enabled=progress) as advance:
         for part in _batches(len(crops), batch):
             x = torch.from_numpy(np.array(crops[part])).permute(0, 3, 1, 2).float() / 255  # a copy: memmaps are read-only
             for k, view in enumerate(views):
                 out[part, k * WIDTH:(k + 1) * WIDTH] = features(view(x))
-            bar.advance(task, part.stop - part.start)
-            if tick:
-                tick.advance(part.stop - part.start)
+            advance(part.stop - part.start)
     return out
 
 

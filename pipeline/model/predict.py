@@ -10,17 +10,21 @@ import pandas as pd
 
 from pipeline import labels as L
 from pipeline.model.train import load_checkpoint, predict_proba
+from pipeline.progress import track
 
 
 def soft_vote(model_paths: Sequence[Path], crops: np.ndarray, idx: np.ndarray, *,
-              batch_size: int = 128, tta_flip: bool = False, device: str | None = None) -> np.ndarray:
-    """Mean of the fold models' 18-class probabilities on crops[idx]."""
+              batch_size: int = 128, tta_flip: bool = False, device: str | None = None,
+              progress: bool = False) -> np.ndarray:
+    """Mean of the fold models' 18-class probabilities on crops[idx] (a progress bar when `progress`)."""
     if not model_paths:
         raise FileNotFoundError("no trained models found: run `dvc repro train` first")
     probs = np.zeros((len(idx), L.NUM_CLASSES))
-    for path in model_paths:
-        model = load_checkpoint(path, device=device)
-        probs += predict_proba(model, crops, idx, batch_size=batch_size, tta_flip=tta_flip, device=device)
+    with track("predict", len(model_paths) * len(idx), enabled=progress) as advance:
+        for path in model_paths:
+            model = load_checkpoint(path, device=device)
+            probs += predict_proba(model, crops, idx, batch_size=batch_size, tta_flip=tta_flip, device=device,
+                                   advance=advance)
     return probs / len(model_paths)
 
 
@@ -44,14 +48,14 @@ def most_common_class(manifest: pd.DataFrame, *, age_edges: Sequence[int]) -> in
 
 
 def predict_eval(manifest: pd.DataFrame, crops: np.ndarray, info: pd.DataFrame, model_paths: Sequence[Path],
-                 *, age_edges: Sequence[int], tta_flip: bool = True, device: str | None = None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+                 *, age_edges: Sequence[int], tta_flip: bool = True, device: str | None = None,
+                 progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Soft-vote the eval rows of the manifest -> (submission in info.csv order, per-image
     predictions with confidence, ImageIDs that had no readable image)."""
     fallback = most_common_class(manifest, age_edges=age_edges)
     rows = np.flatnonzero(manifest["split"].to_numpy() == "eval")
     ids = manifest["image_id"].to_numpy()[rows]
-    probs = soft_vote(model_paths, crops, rows, tta_flip=tta_flip, device=device)
+    probs = soft_vote(model_paths, crops, rows, tta_flip=tta_flip, device=device, progress=progress)
     sub, missing = submission(info, ids, probs.argmax(1), fallback=fallback)
     preds = pd.DataFrame({"image_id": ids, "pred": probs.argmax(1), "confidence": probs.max(1)})
     return sub, preds, missing

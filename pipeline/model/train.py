@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,9 +173,11 @@ def _forward_batches(model: Classifier, crops: np.ndarray, idx: np.ndarray, *, b
 
 @torch.inference_mode()
 def predict(model: Classifier, crops: np.ndarray, idx: np.ndarray, *, batch_size: int = 128,
-            tta_flip: bool = False, device: str | torch.device | None = None) -> dict[str, np.ndarray]:
+            tta_flip: bool = False, device: str | torch.device | None = None,
+            advance: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """{probs: [len(idx), 18], mask: [.., 3], gender: [.., 2], age: [.., 3]} for crops[idx], plus
-    age_years [len(idx)] from a model that learnt it; `tta_flip` averages with the mirrored image."""
+    age_years [len(idx)] from a model that learnt it; `tta_flip` averages with the mirrored image.
+    `advance(n)` is called with each batch's size (progress)."""
     device = resolve_device(device if device is not None else next(model.parameters()).device)
     model = model.to(device).eval()
     idx = np.asarray(idx)
@@ -188,13 +190,17 @@ def predict(model: Classifier, crops: np.ndarray, idx: np.ndarray, *, batch_size
         per_view = [to_probs(v, model.heads, with_years=model.age_years) for v in views]
         for k in out:
             out[k][pos] = np.mean([p[k] for p in per_view], axis=0)
+        if advance:
+            advance(len(pos))
     return out
 
 
 def predict_proba(model: Classifier, crops: np.ndarray, idx: np.ndarray, *, batch_size: int = 128,
-                  tta_flip: bool = False, device: str | torch.device | None = None) -> np.ndarray:
+                  tta_flip: bool = False, device: str | torch.device | None = None,
+                  advance: Callable[[int], None] | None = None) -> np.ndarray:
     """18-class probabilities [len(idx), 18] for crops[idx]."""
-    return predict(model, crops, idx, batch_size=batch_size, tta_flip=tta_flip, device=device)["probs"]
+    return predict(model, crops, idx, batch_size=batch_size, tta_flip=tta_flip, device=device,
+                   advance=advance)["probs"]
 
 
 def _validate(model: Classifier, crops: np.ndarray, labels: np.ndarray, idx: np.ndarray, *,

@@ -52,11 +52,12 @@ def _stem_table(x: np.ndarray, persons: np.ndarray, stems: np.ndarray) -> tuple[
 
 def _stem_similarity(table: np.ndarray, *, cosine: bool) -> np.ndarray:
     """Person x person: median over the stems both have of the photos' cosine (or minus their
-    euclidean distance), standardised robustly over all pairs."""
+    euclidean distance), standardised robustly over all pairs. float32 pairs: (n, n, stems) is
+    0.2 GB at 2,700 persons, and the medians need no more digits."""
     n, k = table.shape[:2]
     filled = ~np.isnan(table[..., 0])
     t0 = np.nan_to_num(table)
-    sims = np.empty((n, n, k))
+    sims = np.empty((n, n, k), np.float32)
     for j in range(k):
         a = t0[:, j]
         if cosine:
@@ -66,7 +67,7 @@ def _stem_similarity(table: np.ndarray, *, cosine: bool) -> np.ndarray:
             sims[:, :, j] = -np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * a @ a.T, 0))
     sims[~(filled[:, None, :] & filled[None, :, :])] = np.nan
     with np.errstate(all="ignore"):
-        sim = np.nanmedian(sims, axis=2)
+        sim = np.nanmedian(sims, axis=2).astype(float)
     off = ~np.eye(n, dtype=bool) & np.isfinite(sim)
     if not off.any():
         return np.zeros((n, n))

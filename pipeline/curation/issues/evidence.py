@@ -5,7 +5,7 @@ sharpness)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -115,11 +115,33 @@ def image_stats(images: Iterable[np.ndarray]) -> pd.DataFrame:
 
 def photo_evidence(images: Iterable[np.ndarray]) -> tuple[pd.DataFrame, np.ndarray]:
     """`image_stats` and `scene_grid` in one pass over the photos (each read once, none kept)."""
-    stats, scene = [], []
-    for img in images:
-        stats.append(photo_stats(img))
-        scene.append(scene_grid([img])[0])
-    return pd.DataFrame(stats, columns=["brightness", "clipped", "sharpness"]), np.array(scene).reshape(len(scene), -1)
+    return _evidence_table([_one_photo(img) for img in images])
+
+
+def photo_evidence_files(paths: Sequence[str], *, workers: int = 0, progress: bool = False
+                         ) -> tuple[pd.DataFrame, np.ndarray]:
+    """`photo_evidence` of the image files at `paths`, decoded by `workers` processes (0 = all cores),
+    with a progress bar (ETA) when `progress`."""
+    from pipeline.progress import track
+    from pipeline.workers import pool_map
+
+    with track("issue_types: reading photos", len(paths), enabled=progress) as advance:
+        return _evidence_table(pool_map(_file_evidence, list(paths), workers=workers, advance=advance))
+
+
+def _one_photo(img: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    return photo_stats(img), scene_grid([img])[0]
+
+
+def _file_evidence(path: str) -> tuple[dict[str, float], np.ndarray]:
+    from pipeline.data.imageio import read_rgb
+
+    return _one_photo(read_rgb(path))
+
+
+def _evidence_table(rows: list[tuple[dict[str, float], np.ndarray]]) -> tuple[pd.DataFrame, np.ndarray]:
+    stats = pd.DataFrame([r[0] for r in rows], columns=["brightness", "clipped", "sharpness"])
+    return stats, np.array([r[1] for r in rows]).reshape(len(rows), -1)
 
 
 def crop_sharpness(crops: np.ndarray) -> np.ndarray:

@@ -12,11 +12,10 @@ from pipeline.curation.issues.evidence import (
     crop_sharpness,
     head_features,
     identity_grid,
-    photo_evidence,
+    photo_evidence_files,
 )
 from pipeline.curation.issues.outliers import outlier_scores
 from pipeline.curation.issues.quality import QUALITY_REASONS, box_scores, quality_scores
-from pipeline.data.imageio import read_rgb
 from pipeline.labels import EXCLUDE, GENDERS, ISSUE_COLUMNS, PERSON, stem_of
 
 METADATA = ("gender", "race", "age")  # a person's given labels, compared between duplicate candidates
@@ -99,12 +98,14 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
 
 
 def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
-           threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9) -> pd.DataFrame:
+           threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9, workers: int = 0,
+           progress: bool = False) -> pd.DataFrame:
     """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
     manifest order like `crops`, train rows at least: they lead the manifest), statistics and the
     scene grid of the original files (`photo_evidence`), then `find_type_issues`. `agreement`:
     P(a person filed twice has the same given gender, race and age), the weight of that metadata
-    as duplicate evidence (`metadata_ratio`; 0 = photos only)."""
+    as duplicate evidence (`metadata_ratio`; 0 = photos only). `workers` processes read the photos (0 = all
+    cores), with a progress bar when `progress`."""
     train = np.flatnonzero((manifest["split"] == "train").to_numpy()) if "split" in manifest \
         else np.arange(len(manifest))
     rows = manifest.iloc[train].reset_index(drop=True)
@@ -123,7 +124,7 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     features = np.asarray(features)[train]  # read once: both heads come from these rows
     duplicate_features, features = head_features(features, -1), head_features(features)
     mine = np.asarray(crops[train])
-    stats, scene = photo_evidence(read_rgb(p) for p in rows["path"])
+    stats, scene = photo_evidence_files(rows["path"].astype(str).tolist(), workers=workers, progress=progress)
     return find_type_issues(frame, features, stats.assign(crop_sharpness=crop_sharpness(mine)),
                             grid=colour_grid(mine), outlier_grid=identity_grid(mine), scene=scene,
                             duplicate_features=duplicate_features,

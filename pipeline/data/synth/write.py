@@ -16,7 +16,8 @@ import pandas as pd
 
 from pipeline.data.imageio import write_rgb
 from pipeline.labels import GENDERS, MASK_FILES, STEMS, age_bin
-from pipeline.workers import process_pool
+from pipeline.progress import track
+from pipeline.workers import pool_map
 from pipeline.data.synth.persons import (ISSUE_KINDS, LABEL_ERRORS, NOISE_KINDS, AGE_EDGES, REFILE_DRIFTS,
                                          Given, Person, assign_issues, assign_label_errors, assign_noise,
                                          folder_name, drift_labels, sample_persons)
@@ -232,19 +233,6 @@ def generate(out: Path, *, persons: int, eval_persons: int, seed: int = 0,
 
 
 def _run(jobs: list[_Job], workers: int, progress: bool) -> list[list[dict]]:
-    from rich.progress import Progress
-
-    results: list[list[dict]] = []
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("synth: rendering persons", total=len(jobs))
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                results.append(_write_person(job))
-                bar.advance(task)
-        else:
-            chunk = max(1, min(8, len(jobs) // (workers * 4)))
-            with process_pool(workers) as pool:
-                for rows in pool.map(_write_person, jobs, chunksize=chunk):
-                    results.append(rows)
-                    bar.advance(task)
-    return results
+    chunk = max(1, min(8, len(jobs) // (max(workers, 1) * 4)))
+    with track("synth: rendering persons", len(jobs), enabled=progress) as advance:
+        return pool_map(_write_person, jobs, workers=workers, chunksize=chunk, advance=advance)
