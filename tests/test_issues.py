@@ -299,3 +299,46 @@ def test_scene_grid_keeps_the_room_through_exposure_and_tells_rooms_apart():
     stats, scene = evidence.photo_evidence(iter([a, photos["000002"]["mask1"]]))  # one pass, a generator will do
     np.testing.assert_allclose(scene, [grids["000001"][0], grids["000002"][0]])
     pd.testing.assert_frame_equal(stats, evidence.image_stats([a, photos["000002"]["mask1"]]))
+
+
+def test_a_bright_wall_is_not_an_overexposed_face():
+    """Two photos as bright as overexposure makes them, among 40 persons' ordinary ones: one whose
+    wall clips while its face crop is as the person's others (usable), one whose face is washed
+    out as well. Without the crop's exposure both are flagged; with it only the washed-out face."""
+    rng = np.random.default_rng(0)
+    persons = np.repeat([f"{i:03d}" for i in range(40)], 7)
+    n = len(persons)
+    stats = pd.DataFrame({"brightness": rng.normal(120, 6, n), "clipped": np.abs(rng.normal(0, 0.003, n)),
+                          "sharpness": rng.normal(5, 0.1, n),
+                          "crop_brightness": rng.normal(110, 6, n), "crop_clipped": np.abs(rng.normal(0, 0.003, n))})
+    wall, washed = 3, 10
+    stats.loc[[wall, washed], ["brightness", "clipped"]] = [[215, 0.55], [225, 0.7]]
+    stats.loc[washed, ["crop_brightness", "crop_clipped"]] = [235, 0.65]
+    whole = quality.quality_scores(stats[["brightness", "clipped", "sharpness"]], persons)
+    assert (whole["score"][[wall, washed]] >= 0.5).all() and (whole["reason"][[wall, washed]] == "overexposed").all()
+    both = quality.quality_scores(stats, persons)
+    assert both["score"][washed] >= 0.5 and both["reason"][washed] == "overexposed"
+    assert both["score"][wall] < 0.5
+    flagged = set(np.flatnonzero(both["score"] >= 0.5))
+    assert flagged == {washed}
+    unknown = stats.assign(crop_brightness=stats["crop_brightness"].where(stats.index != wall))  # no face crop
+    assert quality.quality_scores(unknown, persons)["score"][wall] >= 0.5  # the whole photo decides
+
+
+def test_crop_exposure_reads_brightness_and_clipped_share():
+    crops = np.zeros((2, 8, 8, 3), np.uint8)
+    crops[0, :4] = 255
+    crops[1] = 100
+    got = evidence.crop_exposure(crops)
+    np.testing.assert_allclose(got["crop_clipped"], [0.5, 0.0])
+    np.testing.assert_allclose(got["crop_brightness"], [127.5, 100], atol=0.5)
+
+
+def test_mirrored_photos_give_the_same_grids():
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (1, 64, 48, 3), dtype=np.uint8)
+    mirrored = photo[:, :, ::-1]
+    for grid in (evidence.scene_grid, evidence.identity_grid):
+        np.testing.assert_allclose(grid(photo), grid(mirrored), atol=1e-9)
+    assert not np.allclose(evidence.colour_grid(photo), evidence.colour_grid(mirrored))
+    np.testing.assert_allclose(evidence.colour_grid(photo, mirror=True), evidence.colour_grid(mirrored, mirror=True))

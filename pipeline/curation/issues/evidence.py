@@ -43,13 +43,16 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def colour_grid(crops: Iterable[np.ndarray], n: int = 4, *, brightness: bool = True) -> np.ndarray:
+def colour_grid(crops: Iterable[np.ndarray], n: int = 4, *, brightness: bool = True, mirror: bool = False) -> np.ndarray:
     """Per image an n x n grid of mean colours as chromaticity and (with `brightness`) log
     brightness (exposure moves the brightness, not the hue): the same person in the same masks
-    gives the same grid."""
+    gives the same grid. `mirror`: each cell averaged with its mirror image across the vertical
+    axis, so a front-camera selfie (mirrored) gives the same grid as the photo the other way round."""
     import cv2
 
     g = np.stack([cv2.resize(np.asarray(c), (n, n), interpolation=cv2.INTER_AREA) for c in crops]).astype(np.float64)
+    if mirror:
+        g = (g + g[:, :, ::-1]) / 2
     total = g.sum(-1, keepdims=True) + 1
     parts = [3 * g / total, 0.3 * np.log(total / 3 + 1)] if brightness else [3 * g / total]
     return np.concatenate(parts, -1).reshape(len(g), -1)
@@ -60,21 +63,22 @@ def scene_grid(images: Iterable[np.ndarray], n: int = 5) -> np.ndarray:
     around the person. A person's seven photos are taken in one place (a stranger's photo or an
     empty room brings its own), while exposure changes from photo to photo and the inner cells
     hold the face and its mask (the whole grid, mask included, would take a swapped mask photo
-    for an outlier, and out of the label analysis)."""
+    for an outlier, and out of the label analysis). Mirror-symmetric (`colour_grid`'s `mirror`):
+    a selfie shows the same room the other way round."""
     ring = np.ones((n, n), bool)
     ring[1:-1, 1:-1] = False
-    g = colour_grid(images, n, brightness=False).reshape(-1, n, n, 3)
+    g = colour_grid(images, n, brightness=False, mirror=True).reshape(-1, n, n, 3)
     return g[:, ring].reshape(len(g), -1)
 
 
 def identity_grid(crops: np.ndarray, n: int = 4, *, top: float = 0.45, bottom: float = 0.8) -> np.ndarray:
     """`colour_grid` of the band above the mask (the crop's top `top` share: hair, eyes, forehead)
     and of the band below it (from `bottom` down: neck, clothes), side by side: what a person's
-    photos share while the masks change from photo to photo."""
+    photos share while the masks change from photo to photo. Mirror-symmetric like `scene_grid`."""
     crops = np.asarray(crops)
     h = crops.shape[1]
-    return np.concatenate([colour_grid(crops[:, : max(1, int(h * top))], n),
-                           colour_grid(crops[:, min(h - 1, int(h * bottom)):], n)], 1)
+    return np.concatenate([colour_grid(crops[:, : max(1, int(h * top))], n, mirror=True),
+                           colour_grid(crops[:, min(h - 1, int(h * bottom)):], n, mirror=True)], 1)
 
 
 def _sharpness(gray: np.ndarray) -> float:
@@ -142,6 +146,18 @@ def _file_evidence(path: str) -> tuple[dict[str, float], np.ndarray]:
 def _evidence_table(rows: list[tuple[dict[str, float], np.ndarray]]) -> tuple[pd.DataFrame, np.ndarray]:
     stats = pd.DataFrame([r[0] for r in rows], columns=["brightness", "clipped", "sharpness"])
     return stats, np.array([r[1] for r in rows]).reshape(len(rows), -1)
+
+
+def crop_exposure(crops: np.ndarray) -> pd.DataFrame:
+    """Per uint8 crop [N, H, W, 3]: its mean luminance and share of clipped-white pixels (as
+    `photo_stats`), columns crop_brightness and crop_clipped. With the background stripped the
+    crop is the face and shoulders: a photo whose wall clips but whose face is well exposed is
+    usable, one whose face is washed out (or lost in the dark) is not."""
+    import cv2
+
+    gray = np.array([cv2.cvtColor(np.asarray(c), cv2.COLOR_RGB2GRAY) for c in crops]).reshape(len(crops), -1)
+    return pd.DataFrame({"crop_brightness": gray.mean(1) if gray.size else np.zeros(len(crops)),
+                         "crop_clipped": (gray >= 250).mean(1) if gray.size else np.zeros(len(crops))})
 
 
 def crop_sharpness(crops: np.ndarray) -> np.ndarray:

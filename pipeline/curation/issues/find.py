@@ -9,6 +9,7 @@ import pandas as pd
 from pipeline.curation.issues.duplicates import datalab_issues, duplicate_scores
 from pipeline.curation.issues.evidence import (
     colour_grid,
+    crop_exposure,
     crop_sharpness,
     head_features,
     identity_grid,
@@ -56,8 +57,9 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         if "method" in frame else np.zeros(len(frame), bool)
     # Datalab's outlier score is not used: it ranks a photo against all photos, not against the
     # person's own, and as a second evidence it lowered precision (docs/decisions.md)
-    if "crop_sharpness" in stats:  # a fallback's crop is not a face: its sharpness says nothing of the face
-        stats = stats.assign(crop_sharpness=stats["crop_sharpness"].where(~fallback))
+    crop_columns = [c for c in ("crop_sharpness", "crop_brightness", "crop_clipped") if c in stats]
+    if crop_columns:  # a fallback's crop is not a face: its sharpness and exposure say nothing of the face
+        stats = stats.assign(**{c: stats[c].where(~fallback) for c in crop_columns})
     qual = quality_scores(stats, persons)
     out = outlier_scores(features, persons, stems, grid=grid if outlier_grid is None else outlier_grid,
                          scene=scene, usable=~fallback)
@@ -125,7 +127,8 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     duplicate_features, features = head_features(features, -1), head_features(features)
     mine = np.asarray(crops[train])
     stats, scene = photo_evidence_files(rows["path"].astype(str).tolist(), workers=workers, progress=progress)
-    return find_type_issues(frame, features, stats.assign(crop_sharpness=crop_sharpness(mine)),
+    stats = pd.concat([stats, crop_exposure(mine)], axis=1).assign(crop_sharpness=crop_sharpness(mine))
+    return find_type_issues(frame, features, stats,
                             grid=colour_grid(mine), outlier_grid=identity_grid(mine), scene=scene,
                             duplicate_features=duplicate_features,
                             threshold=threshold, use_datalab=use_datalab, agreement=agreement)

@@ -25,25 +25,36 @@ def person_relative(x: np.ndarray, persons: np.ndarray) -> np.ndarray:
     return out
 
 
+def _exposure_z(brightness: np.ndarray, clipped: np.ndarray, persons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(too dark, overexposed) robust z-scores against the same person's other photos: log
+    brightness, and for overexposure also the clipped share (most photos clip nothing: it counts
+    in steps of 5 % of the image)."""
+    rel = robust_z(person_relative(np.log(np.asarray(brightness, float) + 1), persons))
+    return -rel, np.maximum(rel, robust_z(person_relative(np.asarray(clipped, float), persons), floor=0.05))
+
+
 def quality_scores(stats: pd.DataFrame, persons: np.ndarray) -> pd.DataFrame:
     """Per image P(unusable) and its reason, from `image_stats` against the same person's other
     photos: the larger of the three one-sided robust z-scores decides. With a `crop_sharpness`
     column in `stats`, a photo is blurred when either the whole photo or its face crop is (the
-    larger z)."""
-    rel = lambda v: robust_z(person_relative(v, persons))  # noqa: E731
-    brightness = np.log(stats["brightness"].to_numpy() + 1)
-    blurred = -rel(stats["sharpness"].to_numpy())
+    larger z). With `crop_brightness` and `crop_clipped` (the face crop's, `crop_exposure`), a photo
+    is too dark or overexposed only when its face crop is as well (the smaller z): a bright wall
+    clips in a photo whose face is well exposed, and such photos are usable. NaN in a crop
+    column: no face crop (a detector fallback), the whole photo decides."""
+    persons = np.asarray(persons)
+    dark, over = _exposure_z(stats["brightness"].to_numpy(), stats["clipped"].to_numpy(), persons)
+    blurred = -robust_z(person_relative(stats["sharpness"].to_numpy(), persons))
     crop = stats["crop_sharpness"].to_numpy(float) if "crop_sharpness" in stats else np.full(len(stats), np.nan)
-    face = np.isfinite(crop)  # NaN: no face crop (a detector fallback), the whole photo decides
+    face = np.isfinite(crop)
     if face.any():
-        blurred[face] = np.maximum(blurred[face], -robust_z(person_relative(crop[face], np.asarray(persons)[face])))
-    zs = pd.DataFrame({
-        "dark": -rel(brightness),
-        # most photos clip nothing: the clipped share counts in steps of 5 % of the image
-        "overexposed": np.maximum(rel(brightness), robust_z(person_relative(stats["clipped"].to_numpy(), persons),
-                                                             floor=0.05)),
-        "blurred": blurred,
-    })
+        blurred[face] = np.maximum(blurred[face], -robust_z(person_relative(crop[face], persons[face])))
+    if {"crop_brightness", "crop_clipped"} <= set(stats):
+        lit = np.isfinite(stats["crop_brightness"].to_numpy(float))
+        if lit.any():
+            crop_dark, crop_over = _exposure_z(stats["crop_brightness"].to_numpy(float)[lit],
+                                               stats["crop_clipped"].to_numpy(float)[lit], persons[lit])
+            dark[lit], over[lit] = np.minimum(dark[lit], crop_dark), np.minimum(over[lit], crop_over)
+    zs = pd.DataFrame({"dark": dark, "overexposed": over, "blurred": blurred})
     probs = pd.DataFrame({k: tail_probability(v.to_numpy()) for k, v in zs.items()})  # one mixture per reason
     reason = probs.to_numpy().argmax(1)
     return pd.DataFrame({"reason": probs.columns.to_numpy()[reason], "z": zs.to_numpy()[np.arange(len(zs)), reason],
