@@ -54,7 +54,7 @@ def _network(weights: str):
 
     net = timm.create_model(MODEL, pretrained=False, num_classes=0)
     W.load_by_order(net, W.resolve(weights))
-    net = net.eval().to(memory_format=torch.channels_last)  # ~1.5x faster on CPU (depthwise convs), same features
+    net.eval()
     pooled: dict[int, torch.Tensor] = {}
     for i in BLOCKS:
         net.blocks[i].register_forward_hook(lambda _m, _in, out, i=i: pooled.__setitem__(i, out.mean((2, 3))))
@@ -63,7 +63,7 @@ def _network(weights: str):
     mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
     def features(x: torch.Tensor) -> np.ndarray:
-        h = net(((x - mean) / std).contiguous(memory_format=torch.channels_last))  # fills `pooled`
+        h = net((x - mean) / std)  # fills `pooled`; x is a permuted NHWC batch: convs run channels_last already
         return torch.cat([pooled[i] for i in BLOCKS] + [h], 1).numpy()
 
     return features
