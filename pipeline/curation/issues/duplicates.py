@@ -9,6 +9,7 @@ The given metadata (gender, race, age: what the real data's folder names record)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,8 +23,12 @@ def datalab_issues(features: np.ndarray, *, k: int = 10) -> pd.DataFrame:
     """cleanlab Datalab on the embeddings: near_duplicate (with its sets) and outlier, per image."""
     from cleanlab import Datalab
 
+    from sklearn import config_context
+
     lab = Datalab(data={"row": np.arange(len(features))}, verbosity=0)
-    lab.find_issues(features=features, issue_types={"near_duplicate": {"k": k}, "outlier": {"k": k}})
+    with config_context(working_memory=128):  # its neighbour search in 128 MB chunks, not sklearn's 1 GB
+        lab.find_issues(features=np.asarray(features, np.float32),
+                        issue_types={"near_duplicate": {"k": k}, "outlier": {"k": k}})
     near, out = lab.get_issues("near_duplicate"), lab.get_issues("outlier")
     return pd.DataFrame({"near_duplicate_sets": near["near_duplicate_sets"].to_numpy(),
                          "is_near_duplicate": near["is_near_duplicate_issue"].to_numpy(bool),
@@ -50,24 +55,26 @@ def _stem_table(x: np.ndarray, persons: np.ndarray, stems: np.ndarray) -> tuple[
     return table, ids
 
 
-def _stem_similarity(table: np.ndarray, *, cosine: bool) -> np.ndarray:
+def _stem_similarity(table: np.ndarray, *, cosine: bool, block: int = 256) -> np.ndarray:
     """Person x person: median over the stems both have of the photos' cosine (or minus their
-    euclidean distance), standardised robustly over all pairs. float32 pairs: (n, n, stems) is
-    0.2 GB at 2,700 persons, and the medians need no more digits."""
+    euclidean distance), standardised robustly over all pairs. Computed `block` persons at a
+    time in float32: the (persons, persons, stems) pairs would be 0.2 GB at 2,700 persons and
+    the NaN-median's copies of them several times that; a block's are a few MB."""
     n, k = table.shape[:2]
     filled = ~np.isnan(table[..., 0])
-    t0 = np.nan_to_num(table)
-    sims = np.empty((n, n, k), np.float32)
-    for j in range(k):
-        a = t0[:, j]
-        if cosine:
-            sims[:, :, j] = a @ a.T
-        else:
-            sq = (a**2).sum(1)
-            sims[:, :, j] = -np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * a @ a.T, 0))
-    sims[~(filled[:, None, :] & filled[None, :, :])] = np.nan
-    with np.errstate(all="ignore"):
-        sim = np.nanmedian(sims, axis=2).astype(float)
+    t0 = np.nan_to_num(table).astype(np.float32)
+    sq = (t0 ** 2).sum(-1)  # [n, k]
+    sim = np.empty((n, n))
+    for start in range(0, n, block):
+        rows = slice(start, min(n, start + block))
+        sims = np.empty((rows.stop - start, n, k), np.float32)
+        for j in range(k):
+            dot = t0[rows, j] @ t0[:, j].T
+            sims[:, :, j] = dot if cosine else -np.sqrt(np.maximum(sq[rows, j][:, None] + sq[None, :, j] - 2 * dot, 0))
+        sims[~(filled[rows][:, None, :] & filled[None, :, :])] = np.nan
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pairs (no stem in common): NaN
+            sim[rows] = np.nanmedian(sims, axis=2)
     off = ~np.eye(n, dtype=bool) & np.isfinite(sim)
     if not off.any():
         return np.zeros((n, n))

@@ -123,9 +123,10 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     # duplicates compare the last input size's head (finer identity detail), outliers the first's
     # (coarser: fewer clean photos look far from their person); docs/decisions.md
-    features = np.asarray(features)[train]  # read once: both heads come from these rows
-    duplicate_features, features = head_features(features, -1), head_features(features)
-    mine = np.asarray(crops[train])
+    rows_of = slice(0, len(train)) if (train == np.arange(len(train))).all() else train  # train rows lead: a view
+    duplicate_features = head_features(features[rows_of], -1)  # the heads' columns only, not all 4,096
+    features = head_features(features[rows_of])
+    mine = np.asarray(crops[rows_of])
     stats, scene = photo_evidence_files(rows["path"].astype(str).tolist(), workers=workers, progress=progress)
     stats = pd.concat([stats, crop_exposure(mine)], axis=1).assign(crop_sharpness=crop_sharpness(mine))
     return find_type_issues(frame, features, stats,
