@@ -157,7 +157,7 @@ def plot(results: list[dict], path: Path) -> None:
     for f in FIELDS:
         b.plot(n, [r["flags"][f]["precision"] for r in results], marker="o", label=f"{f} P")
         b.plot(n, [r["flags"][f]["recall"] for r in results], marker="x", ls="--", color=b.lines[-1].get_color())
-    b.set(xlabel="persons", xscale="log", ylim=(0, 1.05), title="person-level flag precision (o) / recall (x)")
+    b.set(xlabel="persons", xscale="log", ylim=(0, 1.05), title="flag precision (o) / recall (x): labels per person, outlier and quality per image")
     b.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
