@@ -33,9 +33,9 @@ def age_years(features: np.ndarray, given: np.ndarray, folds: np.ndarray, *,
     """Out-of-fold age in years per image from fixed `features` [N, D]: for each fold, a ridge
     regression (standardised features, penalty chosen by RidgeCV's leave-one-out) fitted on the
     other folds' images and their given ages. `folds` are person folds (the OOF models'), so no
-    person's own label reaches its estimate. float32 features stay float32 (half the memory of
-    float64 at 18,900 x 4,016, the same ages to a few hundredths of a year). `advance(1)` after
-    each fold (progress)."""
+    person's own label reaches its estimate. float32 features are not copied to float64 here
+    (RidgeCV still works in float64 on each fold's training rows). `advance(1)` after each fold
+    (progress)."""
     x, y, folds = np.asarray(features), np.asarray(given, float), np.asarray(folds)
     x = x if x.dtype == np.float32 else x.astype(float)
     if len(x) != len(y) or len(y) != len(folds):
