@@ -68,13 +68,16 @@ def run_measured(cmd: list[str], cwd: Path, env: dict) -> dict:
             "max_process_rss_gb": round(usage.ru_maxrss / 2**20, 2), "rc": proc.returncode, "log": log}
 
 
-def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Path, *, reuse: bool = False) -> dict:
+def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Path, *, reuse: bool = False,
+             until: str = "evaluate") -> dict | None:
     """Clone HEAD into scratch/p{persons}/main and run every stage; with `reuse` and an earlier
     clone there, move it to HEAD's code instead and keep its synthetic set (`dvc commit synth`:
     only for code changes that leave the generator's files as they were), whose earlier
-    measurement (scratch/p{persons}/synth.json) stands in for the synth row."""
+    measurement (scratch/p{persons}/synth.json) stands in for the synth row. `until` stops after
+    that stage (e.g. synth: make a set now, measure the real-data stages later with `reuse`)."""
     work = scratch / f"p{persons}" / "main"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(work)}  # the clone's code, not the editable install's (this checkout's)
     reused = reuse and (work / "data" / "synthetic" / "truth.csv").exists()
     if reused:
         subprocess.run(["git", "fetch", "-q", str(ROOT), "HEAD"], cwd=work, check=True)
@@ -106,6 +109,8 @@ def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Pa
         (work.parent / f"{stage}.log").write_text(log)
         if r["rc"] != 0:
             sys.exit(f"{stage} failed at {persons} persons:\n{log[-3000:]}")
+        if stage == until:
+            return None
     metrics = json.loads((work / "reports" / "metrics.json").read_text())
     real = [s for s in STAGES if s != "synth"]
     return {
@@ -171,6 +176,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true",
                     help="with --keep: reuse each size's earlier synthetic set there (code moved to HEAD, the "
                          "generator's files unchanged), its earlier synth measurement standing in")
+    ap.add_argument("--until", choices=STAGES, default="evaluate",
+                    help="stop after this stage (with --keep and synth: make the sets now, --reuse them later)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     ap.add_argument("--plot", type=Path, help="draw time per stage and flag P / R against size here")
     ap.add_argument("--tables", type=Path, metavar="JSON", help="print the tables (and --plot) of an earlier --out")
@@ -185,16 +192,19 @@ def main() -> None:
     results = []
     try:
         for persons in args.persons:
-            results.append(one_size(persons, round(persons * 2 / 3), tuple(args.image_size), scratch,
-                                    reuse=args.reuse))
-            r = results[-1]
+            r = one_size(persons, round(persons * 2 / 3), tuple(args.image_size), scratch,
+                         reuse=args.reuse, until=args.until)
+            if r is None:
+                continue
+            results.append(r)
             print(f"{persons} persons: real-data stages {r['real_data_seconds'] / 60:.1f} min, peak tree RSS "
                   f"{r['peak_tree_rss_gb']} GB, disk {r['disk_gb']} GB, truth.f1_macro {r['truth_f1_macro']}; flags "
                   + ", ".join(f"{f} {v['precision']:.2f}/{v['recall']:.2f}" for f, v in r["flags"].items()), flush=True)
             if args.out:
                 args.out.write_text(json.dumps(results, indent=1) + "\n")
-        print(markdown(results))
-        if args.plot:
+        if results:
+            print(markdown(results))
+        if args.plot and results:
             plot(results, args.plot)
     finally:
         if not args.keep:

@@ -36,6 +36,26 @@ def test_out_of_fold_probabilities_and_years():
     assert (out["gender"][:7].argmax(1) == gender[:7]).all()
 
 
+def test_age_penalty_is_chosen_on_a_share_of_a_large_fold(monkeypatch):
+    """Up to ALPHA_ROWS training rows: RidgeCV on the fold, as sklearn does it. Beyond: the penalty
+    chosen on ALPHA_ROWS random rows, all rows fitted: the estimates hardly move."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, _, age, folds, _ = _data()
+    whole = probe.age_years(features, age, folds)
+    by_hand = np.zeros(len(age))
+    for f in range(4):
+        model = make_pipeline(StandardScaler(), RidgeCV(alphas=probe.ALPHAS)).fit(features[folds != f], age[folds != f])
+        by_hand[folds == f] = model.predict(features[folds == f])
+    np.testing.assert_allclose(whole, by_hand)
+    monkeypatch.setattr(probe, "ALPHA_ROWS", 60)  # of 315 training rows per fold
+    share = probe.age_years(features, age, folds)
+    assert not np.array_equal(share, whole)  # the other route ran
+    assert np.median(np.abs(share - whole)) < 0.3 and np.median(np.abs(share - age)) < 3
+
+
 def test_a_class_missing_from_the_training_folds_gets_probability_zero():
     features, given, age, folds, _ = _data()
     given["age"] = np.where(folds == 0, 2, given["age"] % 2)  # "old" only in fold 0

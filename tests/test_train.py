@@ -7,7 +7,7 @@ from pipeline import labels as L
 from pipeline.curation.folds import person_folds
 from pipeline.model.config import TrainConfig
 from pipeline.model.oof import out_of_fold
-from pipeline.model.train import epoch_batches, fit, load_checkpoint, predict, predict_proba, save_checkpoint
+from pipeline.model.train import epoch_batches, epoch_rows, fit, load_checkpoint, predict, predict_proba, save_checkpoint
 
 torch.set_num_threads(1)
 
@@ -45,6 +45,21 @@ def test_epoch_batches_sorted_and_weighted():
     w = np.where(idx < 110, 1.0, 0.0)
     drawn = np.concatenate(epoch_batches(idx, w, 16, rng))
     assert set(drawn) <= set(range(100, 110))
+
+
+def test_a_budget_in_images_shortens_every_epoch_and_nothing_else():
+    assert epoch_rows(1000, epochs=6, max_images=0, batch_size=64) == 1000       # no budget
+    assert epoch_rows(1000, epochs=6, max_images=6000, batch_size=64) == 1000    # within it
+    assert epoch_rows(10000, epochs=6, max_images=30000, batch_size=64) == 5000  # over it: each epoch half
+    assert epoch_rows(10000, epochs=6, max_images=100, batch_size=64) == 64      # never below one batch
+    idx = np.arange(100, 200)
+    full = epoch_batches(idx, None, 16, np.random.default_rng(0))
+    assert [b.tolist() for b in epoch_batches(idx, None, 16, np.random.default_rng(0), size=100)] == \
+        [b.tolist() for b in full]  # all rows: the draw of no budget
+    short = epoch_batches(idx, None, 16, np.random.default_rng(0), size=40)
+    assert [len(b) for b in short] == [16, 16] and len(set(np.concatenate(short))) == 32
+    w = np.ones(len(idx))
+    assert sum(map(len, epoch_batches(idx, w, 16, np.random.default_rng(0), size=48))) == 48
 
 
 @pytest.mark.parametrize("heads", ["joint", "multi"])

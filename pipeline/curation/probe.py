@@ -19,23 +19,28 @@ from collections.abc import Callable, Mapping
 from typing import Literal
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline import labels as L
 
 Method = Literal["network", "probe", "ensemble"]
+ALPHAS = np.logspace(0, 5, 11)  # the age regression's ridge penalties, chosen by leave-one-out
+ALPHA_ROWS = 4096               # at most this many of a fold's rows choose the penalty (all of them fit)
 
 
 def age_years(features: np.ndarray, given: np.ndarray, folds: np.ndarray, *,
               advance: Callable[[int], None] | None = None) -> np.ndarray:
     """Out-of-fold age in years per image from fixed `features` [N, D]: for each fold, a ridge
-    regression (standardised features, penalty chosen by RidgeCV's leave-one-out) fitted on the
-    other folds' images and their given ages. `folds` are person folds (the OOF models'), so no
-    person's own label reaches its estimate. float32 features are not copied to float64 here
-    (RidgeCV still works in float64 on each fold's training rows). `advance(1)` after each fold
-    (progress)."""
+    regression (standardised features) fitted on the other folds' images and their given ages.
+    `folds` are person folds (the OOF models'), so no person's own label reaches its estimate.
+    The penalty is RidgeCV's leave-one-out choice among ALPHAS; on a fold with more than
+    ALPHA_ROWS training rows it is chosen on ALPHA_ROWS of them drawn at random, and a Ridge with
+    it fits all rows: the penalty that suits a regression hardly moves with the row count, while
+    the leave-one-out's cost grows with rows x features^2 per penalty (3 min a fold at 2,700
+    persons on 2 cores; docs/real-size.md). float32 features stay float32. `advance(1)` after each
+    fold (progress)."""
     x, y, folds = np.asarray(features), np.asarray(given, float), np.asarray(folds)
     x = x if x.dtype == np.float32 else x.astype(float)
     if len(x) != len(y) or len(y) != len(folds):
@@ -43,8 +48,13 @@ def age_years(features: np.ndarray, given: np.ndarray, folds: np.ndarray, *,
     out = np.zeros(len(y))
     for f in np.unique(folds):
         held = folds == f
-        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(0, 5, 11)))
-        out[held] = model.fit(x[~held], y[~held]).predict(x[held])
+        rows = np.flatnonzero(~held)
+        model = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
+        if len(rows) > ALPHA_ROWS:
+            some = np.sort(np.random.default_rng(0).choice(rows, ALPHA_ROWS, replace=False))
+            alpha = model.fit(x[some], y[some])[-1].alpha_
+            model = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
+        out[held] = model.fit(x[rows], y[rows]).predict(x[held])
         if advance:
             advance(1)
     return out

@@ -28,6 +28,7 @@ class TrainConfig:
     heads: Heads = "multi"
     img_size: Annotated[int, Positive] = 64
     epochs: Annotated[int, Positive] = 6
+    max_images: Annotated[int, AtLeast0] = 20000   # images seen in all epochs at most: over it each epoch is shorter
     batch_size: Annotated[int, Positive] = 64
     lr: Annotated[float, Positive] = 3e-3
     weight_decay: Annotated[float, AtLeast0] = 0.01

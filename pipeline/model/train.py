@@ -107,15 +107,25 @@ def augment(x: torch.Tensor, *, size: int, flip: bool, rotate: float, color: flo
     return x
 
 
+def epoch_rows(n: int, *, epochs: int, max_images: int, batch_size: int) -> int:
+    """Rows one epoch draws from `n` training rows: all of them, or fewer so that `epochs` epochs
+    see at most `max_images` images (0 = no budget), never below one batch."""
+    if not max_images or epochs * n <= max_images:
+        return n
+    return min(n, max(batch_size, max_images // epochs))
+
+
 def epoch_batches(train_idx: np.ndarray, sample_weight: np.ndarray | None, batch_size: int,
-                   rng: np.random.Generator) -> list[np.ndarray]:
+                   rng: np.random.Generator, *, size: int | None = None) -> list[np.ndarray]:
     """Shuffled (or weight-sampled, with replacement) rows in sorted batches; the last partial
-    batch is dropped unless it is the only one (BatchNorm needs more than one row)."""
+    batch is dropped unless it is the only one (BatchNorm needs more than one row). `size` rows
+    (default: as many as `train_idx` has): the first `size` of the shuffle, or `size` draws."""
+    size = len(train_idx) if size is None else min(size, len(train_idx))
     if sample_weight is None:
-        order = rng.permutation(train_idx)
+        order = rng.permutation(train_idx)[:size]
     else:
         p = np.asarray(sample_weight, dtype=float)
-        order = rng.choice(train_idx, size=len(train_idx), replace=True, p=p / p.sum())
+        order = rng.choice(train_idx, size=size, replace=True, p=p / p.sum())
     batches = [np.sort(order[i:i + batch_size]) for i in range(0, len(order), batch_size)]
     if len(batches) > 1 and len(batches[-1]) < batch_size:
         batches.pop()
@@ -285,7 +295,8 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
         val_loss_fn = make_loss(cfg.loss, heads=cfg.heads, class_weight=class_weight, age_weight=cfg.age_weight)
         opt = torch.optim.AdamW(model.parameters(), lr=D.scaled_lr(cfg.lr, cfg.lr_scale),
                                 weight_decay=cfg.weight_decay, fused=cuda)
-        steps = len(epoch_batches(train_idx, None, cfg.batch_size * world, np.random.default_rng(0)))
+        rows = epoch_rows(len(train_idx), epochs=cfg.epochs, max_images=cfg.max_images, batch_size=cfg.batch_size * world)
+        steps = len(epoch_batches(train_idx, None, cfg.batch_size * world, np.random.default_rng(0), size=rows))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg, steps))
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
@@ -298,7 +309,7 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
             for epoch in range(cfg.epochs):
                 model.train()
                 # every process draws the same global batches, then takes its share of each
-                batches = D.shard(epoch_batches(train_idx, sample_weight, cfg.batch_size * world, rng))
+                batches = D.shard(epoch_batches(train_idx, sample_weight, cfg.batch_size * world, rng, size=rows))
                 task = bar.add_task(f"{label} epoch {epoch + 1}/{cfg.epochs}".lstrip(), total=len(batches), info="")
                 total, seen, t0 = torch.zeros((), device=device), 0, time.perf_counter()
                 for step, (xb, yb, ab) in enumerate(_loader(crops, labels, batches, num_workers=cfg.num_workers,
