@@ -98,7 +98,7 @@ def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Pa
         if stage in rows:
             continue
         before = disk_bytes(work)
-        r = run_measured(["dvc", "repro", "--single-item", stage], work, env)
+        r = run_measured(["dvc", "repro", "--single-item", "--force", stage], work, env)  # measured even if up to date
         r["disk_gb"] = round((disk_bytes(work) - before) / 2**30, 3)
         log = r.pop("log")
         rows[stage] = r
@@ -109,8 +109,13 @@ def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Pa
         (work.parent / f"{stage}.log").write_text(log)
         if r["rc"] != 0:
             sys.exit(f"{stage} failed at {persons} persons:\n{log[-3000:]}")
-        if stage == until:
+        if stage == until and until != STAGES[-1]:
             return None
+    return summary(persons, eval_persons, size, rows, work)
+
+
+def summary(persons: int, eval_persons: int, size: tuple[int, int], rows: dict, work: Path) -> dict:
+    """One size's result: the stage rows, their sums, and the flags and F1 of the clone's metrics."""
     metrics = json.loads((work / "reports" / "metrics.json").read_text())
     real = [s for s in STAGES if s != "synth"]
     return {
