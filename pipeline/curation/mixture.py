@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.special import expit
 
 
@@ -79,58 +78,48 @@ def robust_z(x: np.ndarray, groups: np.ndarray | None = None, *, floor: float = 
     return z
 
 
-CLEAN_DF: float | None = None  # the clean bulk's tail: a Student t with this many degrees of freedom; None = normal
-
-
 @dataclass(frozen=True)
 class TailMixture:
-    """Clean evidence ~ scale x t(df) (a robust z: scale near 1; df None: N(0, scale^2)), issues ~
-    N(mu, sigma^2) with share `share`."""
+    """Clean evidence ~ N(0, scale^2) (a robust z: scale near 1), issues ~ N(mu, sigma^2) with
+    share `share`."""
 
     share: float
     mu: float
     sigma: float
     scale: float = 1.0
-    df: float | None = None
 
     def posterior(self, z: np.ndarray, *, cut: float | None = None) -> np.ndarray:
         """P(issue | z); 0 at or below `cut` (default half the issue mean: only the upper tail is
         an issue, whatever the fitted components say of the clean bulk)."""
         z = np.asarray(z, float)
-        if self.df is None:
-            log_clean = np.log1p(-self.share) - np.log(self.scale) - 0.5 * (z / self.scale) ** 2
-        else:  # both log densities without the normal's 1 / sqrt(2 pi)
-            log_clean = np.log1p(-self.share) + stats.t.logpdf(z, self.df, scale=self.scale) + 0.5 * np.log(2 * np.pi)
+        log_clean = np.log1p(-self.share) - np.log(self.scale) - 0.5 * (z / self.scale) ** 2
         log_issue = np.log(self.share) - np.log(self.sigma) - 0.5 * ((z - self.mu) / self.sigma) ** 2
         p = 1 / (1 + np.exp(np.clip(log_clean - log_issue, -50, 50)))
         return np.where(z > (self.mu / 2 if cut is None else cut), p, 0.0)
 
 
-def fit_tail(z: np.ndarray, *, iterations: int = 200, separation: float = 4.0,
-             df: float | None = None) -> TailMixture:
-    """EM for a robust z-score: clean scale x t(df) (df None: normal) and an issue component whose
-    mean stays at least `separation` clean spreads above 0, so the clean tail is never taken for
-    issues. A t's scale is updated with its usual EM weights (df + 1) / (df + (z / scale)^2)."""
+def fit_tail(z: np.ndarray, *, iterations: int = 200, separation: float = 4.0) -> TailMixture:
+    """EM for a robust z-score: clean N(0, scale^2) and an issue component whose mean stays at
+    least `separation` clean spreads above 0, so the clean tail is never taken for issues."""
     z = np.asarray(z, float)
     if len(z) == 0:
-        return TailMixture(1e-6, separation, 1.0, df=df)
+        return TailMixture(1e-6, separation, 1.0)
     share, scale = 0.02, 1.0
     mu, sigma = max(separation, float(np.quantile(z, 0.995))), 3.0
     for _ in range(iterations):
-        p = TailMixture(share, mu, sigma, scale, df).posterior(z)
+        p = TailMixture(share, mu, sigma, scale).posterior(z)
         w = p.sum()
         if w < 1e-6:
-            return TailMixture(1e-6, mu, sigma, scale, df)
+            return TailMixture(1e-6, mu, sigma, scale)
         share = float(np.clip(w / len(z), 1e-6, 0.5))
-        u = 1.0 if df is None else (df + 1) / (df + (z / scale) ** 2)
-        scale = float(np.clip(np.sqrt(((1 - p) * u * z**2).sum() / max((1 - p).sum(), 1e-9)), 0.5, 3.0))
+        scale = float(np.clip(np.sqrt(((1 - p) * z**2).sum() / max((1 - p).sum(), 1e-9)), 0.5, 3.0))
         mu = max(separation * scale, float((p * z).sum() / w))
         sigma = float(np.clip(np.sqrt((p * (z - mu) ** 2).sum() / w), scale, 50.0))
-    return TailMixture(share, mu, sigma, scale, df)
+    return TailMixture(share, mu, sigma, scale)
 
 
 def tail_probability(z: np.ndarray, *, separation: float = 4.0) -> np.ndarray:
-    return fit_tail(z, separation=separation, df=CLEAN_DF).posterior(z)
+    return fit_tail(z, separation=separation).posterior(z)
 
 
 # ----------------------------------------------------------------------------- per type

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from pipeline.curation.issues.evidence import unit
-from pipeline.curation import mixture
 from pipeline.curation.mixture import MAD_TO_SD, fit_tail, robust_z
 
 
@@ -145,7 +144,7 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarra
     weighed = metadata is not None and agreement > 0
     # with a second evidence the photos' probability counts from z 0 up: in the band below the
     # mixture's cut it is small, so only a pair whose metadata agrees rises there
-    score = fit_tail(z, df=mixture.CLEAN_DF).posterior(z, cut=0.0 if weighed else None)
+    score = fit_tail(z).posterior(z, cut=0.0 if weighed else None)
     meta = np.full(len(ids), "", dtype=object)
     if metadata is not None:
         meta = pd.Series(np.asarray(metadata).astype(str)).groupby(persons).first().reindex(ids).to_numpy()
