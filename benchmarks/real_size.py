@@ -209,8 +209,8 @@ def main() -> None:
                 args.out.write_text(json.dumps(results, indent=1) + "\n")
         if results:
             print(markdown(results))
-        if args.plot and results:
-            plot(results, args.plot)
+            if args.plot:
+                plot(results, args.plot)
     finally:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -38,9 +38,8 @@ def age_years(features: np.ndarray, given: np.ndarray, folds: np.ndarray, *,
     The penalty is RidgeCV's leave-one-out choice among ALPHAS; on a fold with more than
     ALPHA_ROWS training rows it is chosen on ALPHA_ROWS of them drawn at random, and a Ridge with
     it fits all rows: the penalty that suits a regression hardly moves with the row count, while
-    the leave-one-out's cost grows with rows x features^2 per penalty (3 min a fold at 2,700
-    persons on 2 cores; docs/real-size.md). float32 features stay float32. `advance(1)` after each
-    fold (progress)."""
+    the leave-one-out's cost grows with rows x features^2 per penalty (docs/real-size.md).
+    float32 features stay float32. `advance(1)` after each fold (progress)."""
     x, y, folds = np.asarray(features), np.asarray(given, float), np.asarray(folds)
     x = x if x.dtype == np.float32 else x.astype(float)
     if len(x) != len(y) or len(y) != len(folds):

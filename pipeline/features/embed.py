@@ -51,9 +51,9 @@ def _session(weights: str, threads: int):
     """Lite0 with the ImageNet weights as an onnxruntime session: input "x", a float batch
     [B, 3, H, W] in 0..1 (any B, H, W) -> float32 [B, WIDTH], the pooled outputs of BLOCKS and the
     head, normalisation included. The timm model is exported to ONNX in memory, once per process
-    (about 6 s: the embed stage's two calls share it). onnxruntime runs this
-    depthwise-convolution network about 3 x faster than torch on a CPU (docs/real-size.md), with
-    the features equal to float32 rounding (relative 1e-6). Its threads are torch's (pinned by
+    (the embed stage's two calls share it): onnxruntime runs this depthwise-convolution network
+    several times faster than torch on a CPU (docs/real-size.md), its features equal to float32
+    rounding. Its threads are torch's (pinned by
     `pipeline.stage` to `cpu_threads`, passed as `threads`), so a run's features do not depend on
     the core count."""
     import io
