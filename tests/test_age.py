@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.curation.age import debias, person_ages, pool, wrong_bin_probability
+from pipeline.curation.age import debias, fit_df, person_ages, pool, wrong_bin_probability
 from pipeline.labels import age_bin
 
 EDGES = (30, 58)
@@ -52,7 +52,7 @@ def test_person_ages_trusts_a_person_less_where_the_views_part():
     views = np.c_[years - np.repeat(gap, 7), years + np.repeat(gap, 7)]
     table = person_ages(years, np.repeat(given, 7), persons, edges=EDGES, prior_wrong=0.05, views=views)
     agree, part = table["p_wrong"].to_numpy()[-2:]
-    assert agree > 0.9 > 0.5 > part
+    assert agree > 0.8 > 0.5 > part
 
 
 def test_debias_undoes_shrinkage_toward_the_mean():
@@ -95,3 +95,32 @@ def test_person_ages_flags_the_shifted_person_with_a_calibrated_probability():
     # a probability: its mean over persons is near the true share of wrong bins
     assert table["p_wrong"].mean() == pytest.approx(wrong.mean(), abs=0.02)
     assert (table["estimate"] - pd.Series(true + bias, index=table.index)).abs().median() < 2.5
+
+
+def test_fit_df_reads_the_tail_weight_of_the_residuals():
+    rng = np.random.default_rng(3)
+    assert fit_df(rng.normal(0, 3, 2000)) > 20       # a normal: many degrees of freedom
+    assert 2 < fit_df(3 * rng.standard_t(3, 2000)) < 5
+    assert fit_df(np.ones(5)) == np.inf               # too few to say: a normal
+
+
+def test_person_ages_scores_mean_what_they_say_when_the_perceiver_misreads_some_faces():
+    """A perceiver that misreads one face in ten by a decade (Student t errors, df 3): under a
+    normal error model its clean misread persons score near 1 and the flags' mean score far
+    exceeds their precision; with the residuals' own tail weight (df "fit", the default) the mean
+    score of the flags is within 0.1 of the share of them that are wrong."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    true = rng.uniform(18, 62, n).round()
+    given = true.copy()
+    shifted = rng.choice(n, 150, replace=False)
+    given[shifted] = np.where(true[shifted] < 30, true[shifted] + 14, true[shifted] - 14)
+    persons = np.repeat([f"{i:04d}" for i in range(n)], 7)
+    years = np.repeat(true + 3 * rng.standard_t(3, n), 7) + rng.normal(0, 1, 7 * n)
+    wrong = age_bin(given.astype(int), EDGES) != age_bin(true.astype(int), EDGES)
+    gap = {}
+    for df in (np.inf, "fit"):
+        table = person_ages(years, np.repeat(given, 7), persons, edges=EDGES, prior_wrong=0.05, df=df)
+        flagged = table["p_wrong"].to_numpy() >= 0.5
+        gap[df] = table["p_wrong"].to_numpy()[flagged].mean() - wrong[flagged].mean()
+    assert gap["fit"] < 0.1 < gap[np.inf]

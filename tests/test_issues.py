@@ -36,6 +36,21 @@ def test_tail_mixture_recovers_a_planted_tail():
     assert fit.posterior(below) == 0 and 0 < fit.posterior(below, cut=0.0) < 0.5  # the cut, and lowering it
 
 
+def test_a_student_t_clean_component_takes_a_long_clean_tail_for_clean():
+    """Clean evidence with a long tail (t, df 4) and 30 far issues: a normal clean component calls
+    much of the clean tail an issue; a t of the same df keeps the issues and drops most of those,
+    and P(issue) never falls as z grows (far out a t's tail is heavier than the issue normal's)."""
+    rng = np.random.default_rng(1)
+    z = np.r_[0.8 * rng.standard_t(4, 3000), rng.normal(9, 2, 30)]
+    normal, heavy = mixture.fit_tail(z), mixture.fit_tail(z, df=4)
+    p_normal, p_heavy = normal.posterior(z), heavy.posterior(z)
+    assert (p_heavy[3000:] >= 0.5).mean() > 0.8
+    assert (p_heavy[:3000] >= 0.5).sum() < 0.5 * (p_normal[:3000] >= 0.5).sum()
+    grid = np.linspace(0, 200, 2001)
+    assert (np.diff(heavy.posterior(grid)) >= 0).all() and heavy.posterior(grid)[-1] > 0.9
+    np.testing.assert_array_equal(mixture.fit_tail(z, df=np.inf).posterior(z), p_normal)  # inf: the normal
+
+
 def test_robust_z_within_groups():
     x = np.array([1.0, 2, 3, 100, 101, 102])
     z = mixture.robust_z(x, np.array([0, 0, 0, 1, 1, 1]))

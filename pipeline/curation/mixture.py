@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
+from scipy.stats import norm
+from scipy.stats import t as student_t
 
 
 @dataclass(frozen=True)
@@ -80,46 +82,58 @@ def robust_z(x: np.ndarray, groups: np.ndarray | None = None, *, floor: float = 
 
 @dataclass(frozen=True)
 class TailMixture:
-    """Clean evidence ~ N(0, scale^2) (a robust z: scale near 1), issues ~ N(mu, sigma^2) with
-    share `share`."""
+    """Clean evidence ~ t(df, 0, scale) (a robust z: scale near 1; df = inf: a normal), issues ~
+    N(mu, sigma^2) with share `share`."""
 
     share: float
     mu: float
     sigma: float
     scale: float = 1.0
+    df: float = np.inf
+
+    def log_clean(self, z: np.ndarray) -> np.ndarray:
+        """log density of the clean component (without its share)."""
+        if np.isinf(self.df):
+            return norm.logpdf(z, scale=self.scale)
+        return student_t.logpdf(z, self.df, scale=self.scale)
 
     def posterior(self, z: np.ndarray, *, cut: float | None = None) -> np.ndarray:
         """P(issue | z); 0 at or below `cut` (default half the issue mean: only the upper tail is
         an issue, whatever the fitted components say of the clean bulk)."""
         z = np.asarray(z, float)
-        log_clean = np.log1p(-self.share) - np.log(self.scale) - 0.5 * (z / self.scale) ** 2
-        log_issue = np.log(self.share) - np.log(self.sigma) - 0.5 * ((z - self.mu) / self.sigma) ** 2
+        log_clean = np.log1p(-self.share) + self.log_clean(z)
+        log_issue = np.log(self.share) + norm.logpdf(z, loc=self.mu, scale=self.sigma)
         p = 1 / (1 + np.exp(np.clip(log_clean - log_issue, -50, 50)))
-        return np.where(z > (self.mu / 2 if cut is None else cut), p, 0.0)
+        p = np.where(z > (self.mu / 2 if cut is None else cut), p, 0.0)
+        if not np.isinf(self.df):  # far out the t's tail is heavier than the issue normal's: keep P rising
+            order = np.argsort(z, kind="stable")
+            p[order] = np.maximum.accumulate(p[order])
+        return p
 
 
-def fit_tail(z: np.ndarray, *, iterations: int = 200, separation: float = 4.0) -> TailMixture:
-    """EM for a robust z-score: clean N(0, scale^2) and an issue component whose mean stays at
-    least `separation` clean spreads above 0, so the clean tail is never taken for issues."""
+def fit_tail(z: np.ndarray, *, iterations: int = 200, separation: float = 4.0,
+             df: float = np.inf) -> TailMixture:
+    """EM for a robust z-score: clean t(df, 0, scale) and an issue component whose mean stays at
+    least `separation` clean spreads above 0, so the clean tail is never taken for issues. The
+    clean scale's M-step is the t's (known df): each clean item weighted by (df + 1) / (df + (z /
+    scale)^2), so the few far clean items do not widen the bulk."""
     z = np.asarray(z, float)
     if len(z) == 0:
-        return TailMixture(1e-6, separation, 1.0)
+        return TailMixture(1e-6, separation, 1.0, df=df)
     share, scale = 0.02, 1.0
     mu, sigma = max(separation, float(np.quantile(z, 0.995))), 3.0
     for _ in range(iterations):
-        p = TailMixture(share, mu, sigma, scale).posterior(z)
+        p = TailMixture(share, mu, sigma, scale, df).posterior(z)
         w = p.sum()
         if w < 1e-6:
-            return TailMixture(1e-6, mu, sigma, scale)
+            return TailMixture(1e-6, mu, sigma, scale, df)
         share = float(np.clip(w / len(z), 1e-6, 0.5))
-        scale = float(np.clip(np.sqrt(((1 - p) * z**2).sum() / max((1 - p).sum(), 1e-9)), 0.5, 3.0))
+        u = 1.0 if np.isinf(df) else (df + 1) / (df + (z / scale) ** 2)
+        scale = float(np.clip(np.sqrt(((1 - p) * u * z**2).sum() / max((1 - p).sum(), 1e-9)), 0.5, 3.0))
         mu = max(separation * scale, float((p * z).sum() / w))
         sigma = float(np.clip(np.sqrt((p * (z - mu) ** 2).sum() / w), scale, 50.0))
-    return TailMixture(share, mu, sigma, scale)
+    return TailMixture(share, mu, sigma, scale, df)
 
 
-def tail_probability(z: np.ndarray, *, separation: float = 4.0) -> np.ndarray:
-    return fit_tail(z, separation=separation).posterior(z)
-
-
-# ----------------------------------------------------------------------------- per type
+def tail_probability(z: np.ndarray, *, separation: float = 4.0, df: float = np.inf) -> np.ndarray:
+    return fit_tail(z, separation=separation, df=df).posterior(z)

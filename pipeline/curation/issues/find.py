@@ -24,7 +24,8 @@ METADATA = ("gender", "race", "age")  # a person's given labels, compared betwee
 def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFrame, *,
                      grid: np.ndarray | None = None, outlier_grid: np.ndarray | None = None,
                      scene: np.ndarray | None = None, duplicate_features: np.ndarray | None = None,
-                     threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9) -> pd.DataFrame:
+                     threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9,
+                     outlier_df: float = 0.0) -> pd.DataFrame:
     """The issue rows (pipeline.labels.ISSUE_COLUMNS) of the three types for the train images in
     `frame` (image_id, person_id, method, face_width: face box width / image width, and the given
     `METADATA` columns it has: duplicate evidence with `agreement`, `duplicate_scores`), their
@@ -32,7 +33,9 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     compare whole crops, masks included), `outlier_grid` (`identity_grid`, optional: outliers
     compare what stays the same around the masks; default `grid`), `scene` (`scene_grid` of
     the original photos, optional) and `duplicate_features` (unit rows the duplicates compare;
-    default `features`), all in the same order.
+    default `features`), all in the same order. `outlier_df`: the degrees of freedom of the clean
+    photos' outlier evidence (a Student t: a lower value, heavier tails, fewer and surer outlier
+    flags; 0 = a normal).
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
     takes it, and a photo that is unusable too is an outlier only when its room differs as well
@@ -62,7 +65,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         stats = stats.assign(**{c: stats[c].where(~fallback) for c in crop_columns})
     qual = quality_scores(stats, persons)
     out = outlier_scores(features, persons, stems, grid=grid if outlier_grid is None else outlier_grid,
-                         scene=scene, usable=~fallback)
+                         scene=scene, usable=~fallback, df=outlier_df or np.inf)
     box = box_scores(frame["face_width"].to_numpy(float), persons)
     detector = np.where(fallback, "fallback", np.where(box["score"].to_numpy() >= threshold, "face_box", ""))
     rows = []
@@ -100,13 +103,14 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
 
 
 def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
-           threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9, workers: int = 0,
-           progress: bool = False) -> pd.DataFrame:
+           threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9, outlier_df: float = 0.0,
+           workers: int = 0, progress: bool = False) -> pd.DataFrame:
     """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
     manifest order like `crops`, train rows at least: they lead the manifest), statistics and the
     scene grid of the original files (`photo_evidence`), then `find_type_issues`. `agreement`:
     P(a person filed twice has the same given gender, race and age), the weight of that metadata
-    as duplicate evidence (`metadata_ratio`; 0 = photos only). `workers` processes read the photos (0 = all
+    as duplicate evidence (`metadata_ratio`; 0 = photos only); `outlier_df` as in
+    `find_type_issues`. `workers` processes read the photos (0 = all
     cores), with a progress bar when `progress`."""
     train = np.flatnonzero((manifest["split"] == "train").to_numpy()) if "split" in manifest \
         else np.arange(len(manifest))
@@ -132,4 +136,5 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     return find_type_issues(frame, features, stats,
                             grid=colour_grid(mine), outlier_grid=identity_grid(mine), scene=scene,
                             duplicate_features=duplicate_features,
-                            threshold=threshold, use_datalab=use_datalab, agreement=agreement)
+                            threshold=threshold, use_datalab=use_datalab, agreement=agreement,
+                            outlier_df=outlier_df)

@@ -31,13 +31,15 @@ def _distance_to_person(x: np.ndarray, persons: np.ndarray, usable: np.ndarray, 
 
 def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
                    grid: np.ndarray | None = None, scene: np.ndarray | None = None,
-                   global_score: np.ndarray | None = None, usable: np.ndarray | None = None) -> pd.DataFrame:
+                   global_score: np.ndarray | None = None, usable: np.ndarray | None = None,
+                   df: float = np.inf) -> pd.DataFrame:
     """Per image: how far it is from its person's other photos in the stem-centred embedding
     (1 - median cosine) and, when given, in the crop's colour layout (`grid`: `identity_grid`)
     and in the whole photo's (`scene`: `scene_grid`), each a median distance as a robust z within
     its stem; their sum / sqrt(count), minus the median of that over the person's photos;
     optionally the larger of that and Datalab's outlier score as a z (`global_score`, 1 = typical).
-    P(outlier) from the tail mixture -> columns distance (the embedding's), z, score, and room:
+    P(outlier) from the tail mixture (its clean photos' z a Student t with `df` degrees of
+    freedom; np.inf: a normal) -> columns distance (the embedding's), z, score, and room:
     P(the room differs) from the scene's z alone (1 without `scene`). The crops
     are compared with the person's `usable` photos (default all; the caller leaves out
     face-detector fallbacks, whose crops are not comparable), the whole photos with all of them."""
@@ -56,4 +58,4 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     z = typical(np.sum(zs, axis=0) / np.sqrt(len(zs)))
     if global_score is not None:
         z = np.maximum(z, robust_z(-np.log(np.clip(global_score, 1e-12, None))))
-    return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z), "room": room})
+    return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z, df=df), "room": room})

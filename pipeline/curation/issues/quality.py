@@ -74,4 +74,3 @@ def box_scores(face_width: np.ndarray, persons: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"ratio": np.exp(rel), "z": z, "score": tail_probability(z)})
 
 
-# ----------------------------------------------------------------------------- the issue rows
