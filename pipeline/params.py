@@ -151,7 +151,7 @@ class Types(Section):
     threshold: Share = 0.5
     use_datalab: bool = True
     agreement: Annotated[float, Field(ge=0, lt=1)] = 0.9
-    outlier_df: NonNegative = 4.0
+    outlier_df: NonNegative = 0.0
 
 
 class Noise(Section):

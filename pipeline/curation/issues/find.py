@@ -25,7 +25,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
                      grid: np.ndarray | None = None, outlier_grid: np.ndarray | None = None,
                      scene: np.ndarray | None = None, duplicate_features: np.ndarray | None = None,
                      threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9,
-                     outlier_df: float = 4.0) -> pd.DataFrame:
+                     outlier_df: float = 0.0) -> pd.DataFrame:
     """The issue rows (pipeline.labels.ISSUE_COLUMNS) of the three types for the train images in
     `frame` (image_id, person_id, method, face_width: face box width / image width, and the given
     `METADATA` columns it has: duplicate evidence with `agreement`, `duplicate_scores`), their
@@ -103,7 +103,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
 
 
 def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
-           threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9, outlier_df: float = 4.0,
+           threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9, outlier_df: float = 0.0,
            workers: int = 0, progress: bool = False) -> pd.DataFrame:
     """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
     manifest order like `crops`, train rows at least: they lead the manifest), statistics and the
