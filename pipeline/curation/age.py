@@ -15,11 +15,12 @@ can be measured on the whole set. So:
 3. `wrong_bin_probability`: what matters is the bin, so the model of a wrong label knows the bin
    edges. Clean: the estimate lies near the given age (the model's spread, plus the person's own
    standard error), with the heavy tails of a perceiver that misreads some faces by a decade (a
-   Student t whose degrees of freedom the residuals set, `fit_df`). Wrong: the true age is somewhere in another bin, as often as the set's ages
-   are there. Bayes' rule with a prior share of wrong bins gives P(wrong bin | estimate), the
-   score: a probability, so one threshold serves every field. It replaced a two-normal mixture on
-   the residual alone, which ignored the edges and ranked the wrong ages worse; a share of wrong
-   labels fitted by maximum likelihood was unstable, hence the fixed prior (docs/decisions.md).
+   Student t whose degrees of freedom the residuals set, `fit_df`). Wrong: the true age is
+   somewhere in another bin, as often as the set's ages are there. Bayes' rule with a prior share
+   of wrong bins gives P(wrong bin | estimate), the score: a probability, so one threshold serves
+   every field. It replaced a two-normal mixture on the residual alone, which ignored the edges
+   and ranked the wrong ages worse; a share of wrong labels fitted by maximum likelihood was
+   unstable, hence the fixed prior (docs/decisions.md).
 
 The image estimates come from the oof stage: the networks' age output, the ridge regression of
 `pipeline.curation.probe.age_years` on frozen features, or (`oof.method: ensemble`) their mean, whose
@@ -132,7 +133,7 @@ def person_ages(years: np.ndarray, given: np.ndarray, persons: Sequence[str], *,
     error's tail weight (`wrong_bin_probability`; "fit": scipy's maximum-likelihood Student t of
     the residuals, centred, so the set's own share of large misreadings sets it; np.inf: a
     normal). Per person: given, raw estimate, de-biased estimate, se, residual, p_wrong
-    (`wrong_bin_probability` under `edges`); the table's `attrs["df"]` holds the df used."""
+    (`wrong_bin_probability` under `edges`)."""
     table = pool(years, persons, views)
     table.insert(0, "given", pd.Series(np.asarray(given, float)).groupby(np.asarray(persons).astype(str),
                                                                             sort=True).median().to_numpy())
@@ -144,7 +145,6 @@ def person_ages(years: np.ndarray, given: np.ndarray, persons: Sequence[str], *,
     table["residual"] = table["given"] - table["estimate"]
     if df == "fit":
         df = fit_df(table["residual"].to_numpy())
-    table.attrs["df"] = df
     table["p_wrong"] = wrong_bin_probability(table["given"].to_numpy(), table["estimate"].to_numpy(),
                                              table["se"].to_numpy(), edges=edges, prior_wrong=prior_wrong,
                                              df=df)

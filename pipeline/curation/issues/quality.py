@@ -72,5 +72,3 @@ def box_scores(face_width: np.ndarray, persons: np.ndarray) -> pd.DataFrame:
     rel = person_relative(log_w, persons)
     z = np.abs(robust_z(rel))
     return pd.DataFrame({"ratio": np.exp(rel), "z": z, "score": tail_probability(z)})
-
-
