@@ -206,15 +206,20 @@ def flag_outcomes(work: Path, params: dict) -> pd.DataFrame:
     return frame.assign(race=frame["person_id"].map(race))
 
 
+def calibration_rows(flags: pd.DataFrame) -> pd.DataFrame:
+    """Per field of `flag_outcomes` rows: flags, mean score, precision, expected calibration error."""
+    from pipeline.curation.metrics import expected_calibration_error
+
+    return pd.DataFrame({f: {"flags": len(g), "mean_score": g["score"].mean(), "precision": g["hit"].mean(),
+                             "ece": expected_calibration_error(g["score"], g["hit"])}
+                         for f, g in flags.groupby("field", sort=False)}).T
+
+
 def calibration_report(flags: pd.DataFrame, plot: Path | None = None) -> str:
     """Pooled over the cases: per field the flags, their mean score, their precision and the
     expected calibration error (scores read as P(the issue is real)); the label flags' precision
     per given race; and, with `plot`, a reliability diagram per field (sklearn's calibration_curve)."""
-    from pipeline.curation.metrics import expected_calibration_error
-
-    rows = {f: {"flags": len(g), "mean_score": g["score"].mean(), "precision": g["hit"].mean(),
-                "ece": expected_calibration_error(g["score"], g["hit"])}
-            for f, g in flags.groupby("field", sort=False)}
+    rows = calibration_rows(flags).T.to_dict()
     labels = flags[flags["field"].isin(["mask", "gender", "age"])]
     by_race = labels.groupby("race")["hit"].agg(flags="size", precision="mean")
     if plot is not None:
