@@ -54,9 +54,10 @@ def test_pretrained_file_wins_over_the_hub(tmp_path, write_params):
 
 def test_a_hub_that_never_answers_is_given_up_in_time():
     with socket.create_server(("127.0.0.1", 0)) as server:  # accepts connections, never answers
-        t0 = time.perf_counter()
-        why = hub.unreachable(f"http://127.0.0.1:{server.getsockname()[1]}", timeout=1.0)
-        assert why.endswith("no answer in 1 s") and time.perf_counter() - t0 < 2
+        for _ in range(6):  # the socket's timeout and the wait race: either one gives the same message
+            t0 = time.perf_counter()
+            why = hub.unreachable(f"http://127.0.0.1:{server.getsockname()[1]}", timeout=0.5)
+            assert why.endswith("no answer in 0.5 s") and time.perf_counter() - t0 < 1.5
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import pytest
 
 from pipeline import labels as L
 from pipeline.curation.metrics import score_issues
-from pipeline.curation.noise import ISSUE_COLUMNS, aggregate_probs, compare_known, find_issues, health_summary, top_issues
+from pipeline.curation.noise import (ISSUE_COLUMNS, aggregate_probs, compare_known, find_issues, health_summary,
+                                    label_posterior, top_issues)
 
 EDGES = (30, 60)
 STEMS = list(L.MASK_FILES)
@@ -180,6 +181,33 @@ def test_mask_threshold_and_mask_singles_options(sim):
     labels, oof, _ = sim
     none = find_issues(labels, oof, age_edges=EDGES, thresholds={"mask": 1.01}, mask_singles=False)
     assert (none["field"] != "mask").all()
+
+
+def _calibrated_set(n=20000, noise=0.01, seed=0):
+    """3 classes (70 / 15 / 15 %), a model right on 99 % of the photos whose p(x) is calibrated by
+    construction (the true class is drawn from it); then `noise` of the labels replaced by another class."""
+    rng = np.random.default_rng(seed)
+    centre = rng.choice(3, n, p=[0.7, 0.15, 0.15])
+    logits = 8.0 * np.eye(3)[centre] + rng.normal(0, 1.5, (n, 3))
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    true = (p.cumsum(1) > rng.random((n, 1))).argmax(1)
+    given = np.where(rng.random(n) < noise, (true + rng.integers(1, 3, n)) % 3, true)
+    return given, p, given != true
+
+
+def test_label_posterior_is_calibrated_where_one_minus_p_is_overconfident():
+    given, p, wrong = _calibrated_set()
+    raw = 1 - p[np.arange(len(given)), given]
+    post = label_posterior(given, p)
+    sure = raw >= 0.95  # what a lone mask image must reach to be a candidate
+    assert wrong[sure].mean() < raw[sure].mean() - 0.2         # the image alone overstates it
+    assert abs(wrong[sure].mean() - post[sure].mean()) < 0.08  # with the noise matrix: what it says
+    assert post[wrong].mean() > 5 * post[~wrong].mean()        # and it still ranks the wrong labels up
+
+
+def test_label_posterior_falls_back_where_a_class_is_absent():
+    p = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
+    assert np.allclose(label_posterior(np.array([0, 1, 1]), p), [0.1, 0.3, 0.7])
 
 
 def test_thresholds_per_field(sim):

@@ -151,10 +151,30 @@ def _swap_pairs(y: np.ndarray, p: np.ndarray, persons: np.ndarray) -> tuple[np.n
     return inc, nor, fit_mirror(evidence).posterior(evidence)
 
 
+def label_posterior(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """P(given label wrong | the image, its given label) by Bayes' rule with the dataset's noise
+    matrix, P(given i | true j), estimated by cleanlab's confident joint on the same out-of-fold
+    probabilities: P(true j | x, given i) ~ P(given i | true j) p_j(x). Where 1 - p_i(x) reads only
+    the image, this also weighs how often annotators give the label i to a true j at all: labels
+    are mostly right, so a photo that looks like a j but carries the label i is wrong only as often
+    as j photos get that label. 1 - p_i(x) where cleanlab cannot estimate the matrix (a class
+    absent from the labels)."""
+    from cleanlab.count import estimate_py_and_noise_matrices_from_probabilities
+
+    p = _normalise(p)
+    rows = np.arange(len(y))
+    if len(np.unique(y)) < p.shape[1]:
+        return 1.0 - p[rows, y]
+    _, noise_matrix, _, _ = estimate_py_and_noise_matrices_from_probabilities(y, p)
+    joint = noise_matrix[y] * p
+    return 1.0 - joint[rows, y] / np.clip(joint.sum(1), 1e-300, None)
+
+
 def _mask_issues(labels: pd.DataFrame, y: np.ndarray, p: np.ndarray, image_flags: np.ndarray, *,
                  threshold: float, mask_singles: bool, single_threshold: float) -> pd.DataFrame:
     """Swap pairs with P(swapped) >= `threshold`; with `mask_singles`, other images that cleanlab
-    flags and whose given mask has out-of-fold probability <= 1 - `single_threshold`."""
+    flags, whose given mask has out-of-fold probability <= 1 - `single_threshold` and whose
+    `label_posterior` (their score) is >= `threshold`."""
     persons = labels["person_id"].astype(str).to_numpy()
     image_ids = labels["image_id"].astype(str).to_numpy()
     image_score = 1.0 - _normalise(p)[np.arange(len(y)), y]
@@ -165,12 +185,13 @@ def _mask_issues(labels: pd.DataFrame, y: np.ndarray, p: np.ndarray, image_flags
     scores = np.concatenate([swap_score[hit], swap_score[hit]])
     kinds = ["swap"] * len(rows)
     if mask_singles:
-        single = image_flags & (p.argmax(1) != y) & (image_score >= max(single_threshold, threshold))
+        posterior = label_posterior(y, p)
+        single = image_flags & (p.argmax(1) != y) & (image_score >= single_threshold) & (posterior >= threshold)
         single[rows] = False
         k = np.flatnonzero(single)
         rows = np.concatenate([rows, k])
         suggested = np.concatenate([suggested, p[k].argmax(1)])
-        scores = np.concatenate([scores, image_score[k]])
+        scores = np.concatenate([scores, posterior[k]])
         kinds += ["mask"] * len(k)
     rows = rows.astype(int)
     return pd.DataFrame({
@@ -212,7 +233,7 @@ def find_issues(labels: pd.DataFrame, oof: Mapping[str, np.ndarray], *,
     threshold gives two rows of kind "swap"; with `mask_singles`, other images flagged by
     cleanlab.find_label_issues whose given mask has out-of-fold probability <= 1 -
     `single_threshold` give kind "mask" rows (the layout fixes 5/1/1 masks per person, so a lone
-    wrong mask image needs strong evidence).
+    wrong mask image needs strong evidence), scored and thresholded by `label_posterior`.
     Rows marked `excluded` are skipped unless `include_excluded`."""
     heads = _aligned_heads(labels, oof)
     if age_method == "years":

@@ -82,6 +82,7 @@ def unreachable(endpoint: str | None = None, timeout: float = PROBE_SECONDS) -> 
     import urllib.request
 
     url = (endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    silent = f"{url}: no answer in {timeout:g} s"  # the socket's timeout or the join's, whichever fires first
     result: list[str | None] = []
 
     def probe() -> None:
@@ -92,12 +93,13 @@ def unreachable(endpoint: str | None = None, timeout: float = PROBE_SECONDS) -> 
             result.append(None)  # an answer: the hub is there
         except (OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
-            result.append(f"{url}: {getattr(reason, 'strerror', None) or reason}")
+            result.append(silent if isinstance(reason, TimeoutError)
+                          else f"{url}: {getattr(reason, 'strerror', None) or reason}")
 
     thread = threading.Thread(target=probe, daemon=True)  # getaddrinfo has no timeout of its own
     thread.start()
     thread.join(timeout)
-    return result[0] if result else f"{url}: no answer in {timeout:g} s"
+    return result[0] if result else silent
 
 
 def require(name: str, *, key: str = "pretrained") -> Path | None:
