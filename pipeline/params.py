@@ -158,6 +158,7 @@ class Noise(Section):
     action: Action
     per_field: dict[IssueField, Action] = Field(default_factory=dict)
     min_score: NonNegative = 0.0
+    min_persons: Count = 0
     find: Find = Field(default_factory=Find)
     types: Types = Field(default_factory=Types)
 

@@ -24,7 +24,8 @@ if len(unmatched):
     print(f"rebalance: {len(unmatched)} decision(s) match no image or person:")
     print(unmatched.to_string(index=False))
 train_set = apply_noise_action(reviewed, issues, action=noise["action"], age_edges=edges,
-                               min_score=noise["min_score"], per_field=noise.get("per_field"))
+                               min_score=noise["min_score"], per_field=noise.get("per_field"),
+                               min_persons=noise.get("min_persons", 0))
 # flagged duplicates (undecided or accepted; a rejected one left `issues`) never straddle folds, and the
 # folds follow the given labels, so every action and review round trains on the same persons
 train_set["fold"] = curation_folds(labels, train_set, duplicate_pairs(issues), k=p["folds"], seed=params["seed"])

@@ -54,6 +54,7 @@ BAD = [  # (change, words the one line must contain)
     (_set("noise.types", threshold="high"), ["noise.types.threshold", "'high'", "number"]),
     (_set("noise.types", agreement=1), ["noise.types.agreement", "1", "less than 1"]),
     (_set("noise.types", outlier_df=-1), ["noise.types.outlier_df", "-1", "greater than or equal to 0"]),
+    (_set("noise", min_persons=-5), ["noise.min_persons", "-5", "greater than or equal to 0"]),
     (_set("embed", sizes=[128, 0]), ["embed.sizes[1]", "0", "greater than 0"]),
     (_set("embed", sizes=[]), ["embed.sizes", "at least 1"]),
     (_set("embed", age_band=-5), ["embed.age_band", "-5", "greater than or equal to 0"]),

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from pipeline import labels as L
-from pipeline.curation.rebalance import apply_noise_action, class_weights
+from pipeline.curation.rebalance import applied_actions, apply_noise_action, class_weights
 
 STEMS = list(L.MASK_FILES)
 
@@ -40,6 +40,17 @@ def test_min_score_is_respected():
     assert (out.loc[out.person_id == "p1", "gender"] == 0).all()
     assert out.set_index("image_id").loc["p2/incorrect_mask", "mask"] == 1  # below min_score
     assert out.set_index("image_id").loc["p2/normal", "mask"] == 2
+
+
+def test_too_few_persons_take_no_automatic_action():
+    base = _labels()
+    persons = base["person_id"].nunique()
+    kept = apply_noise_action(base, ISSUES, action="relabel", age_edges=(30, 58), min_persons=persons + 1)
+    pd.testing.assert_frame_equal(kept.drop(columns="action"), base)
+    acted = apply_noise_action(base, ISSUES, action="relabel", age_edges=(30, 58), min_persons=persons)
+    assert (acted["action"] != "").sum() == 9
+    line = applied_actions(kept, {"action": "relabel", "min_persons": persons + 1})
+    assert line.startswith(f"none: {persons} persons, fewer than noise.min_persons ({persons + 1})")
 
 
 def test_drop_and_none():

@@ -36,8 +36,10 @@ def apply_review(labels: pd.DataFrame, issues: pd.DataFrame, decisions: pd.DataF
 
 def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: str,
                        age_edges: Sequence[int], min_score: float = 0.0,
-                       per_field: Mapping[str, str] | None = None) -> pd.DataFrame:
+                       per_field: Mapping[str, str] | None = None, min_persons: int = 0) -> pd.DataFrame:
     """Relabel (to the suggestion) or drop the rows each issue names; `none` is the raw baseline.
+    With fewer than `min_persons` persons in `labels` nothing is done: the out-of-fold models
+    learnt from too few persons for their flags to be acted on unseen (they wait for review).
 
     `per_field` overrides the action for one field, e.g. {"age": "drop"}: age flags near a bin
     edge are often the model's doubt rather than a wrong label, and dropping an ambiguous person
@@ -57,7 +59,7 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
             raise ValueError(f"{name} must be one of {ACTIONS}, got {value!r}")
     out = labels.copy()
     out["action"] = ""
-    if action == "none" or issues.empty:
+    if action == "none" or issues.empty or too_few_persons(labels, min_persons):
         return out
     todo = issues[issues["score"] >= min_score]
     names = {"mask": L.MASKS, "gender": L.GENDERS, "age": L.age_bin_names(age_edges)}
@@ -83,11 +85,19 @@ def apply_noise_action(labels: pd.DataFrame, issues: pd.DataFrame, *, action: st
     return out
 
 
+def too_few_persons(labels: pd.DataFrame, min_persons: int) -> bool:
+    """Whether `labels` holds fewer persons than `min_persons` (noise.min_persons)."""
+    return labels["person_id"].nunique() < min_persons
+
+
 def applied_actions(train_set: pd.DataFrame, noise: Mapping[str, object]) -> str:
     """One line saying what the automatic action did: `none` (the raw arm), or the action, the
     per-field overrides in force and how many rows each field's action touched."""
     if noise["action"] == "none":
         return "none (raw labels: review decisions only)"
+    if too_few_persons(train_set, noise.get("min_persons", 0)):
+        return (f"none: {train_set['person_id'].nunique()} persons, fewer than noise.min_persons "
+                f"({noise['min_persons']}): every flag waits for review")
     done = train_set["action"].astype(str).str.split(";").explode()
     counts = done[done != ""].value_counts().sort_index()
     per_field = ", ".join(f"{k}: {v}" for k, v in (noise.get("per_field") or {}).items())
