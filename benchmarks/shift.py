@@ -99,7 +99,7 @@ def markdown(table: pd.DataFrame) -> str:
               + "".join(f" | {a} fixed / broken" for a in actions) + "".join(" | curated - raw F1" for _ in extra)
               + " | lowest P / R over seeds, labels |", "|" + "---|" * (len(eces) + len(actions) + len(extra) + 2)]
     for v, row in table.iterrows():
-        cells = [f"{row.get(f'{f}.ece', np.nan):.2f}" for f in eces]
+        cells = ["–" if np.isnan(e := row.get(f"{f}.ece", np.nan)) else f"{e:.2f}" for f in eces]
         cells += [f"{row.get(f'{a}.fixed', 0):.0f} / {row.get(f'{a}.broken', 0):.0f}" for a in actions]
         cells += [f"{row['truth.f1.gain']:+.4f}" for _ in extra]
         cells.append(f"{row['overall.min_precision']:.2f} / {row['overall.min_recall']:.2f}")
