@@ -219,7 +219,7 @@ def calibration_report(flags: pd.DataFrame, plot: Path | None = None) -> str:
     """Pooled over the cases: per field the flags, their mean score, their precision and the
     expected calibration error (scores read as P(the issue is real)); the label flags' precision
     per given race; and, with `plot`, a reliability diagram per field (sklearn's calibration_curve)."""
-    rows = calibration_rows(flags).T.to_dict()
+    table = calibration_rows(flags)
     labels = flags[flags["field"].isin(["mask", "gender", "age"])]
     by_race = labels.groupby("race")["hit"].agg(flags="size", precision="mean")
     if plot is not None:
@@ -234,13 +234,13 @@ def calibration_report(flags: pd.DataFrame, plot: Path | None = None) -> str:
         for f, g in flags.groupby("field", sort=False):
             if g["hit"].nunique() > 1:
                 true, pred = calibration_curve(g["hit"], g["score"].clip(0, 1), n_bins=5, strategy="quantile")
-                ax.plot(pred, true, marker="o", label=f"{f} (ECE {rows[f]['ece']:.2f}, {len(g)} flags)")
+                ax.plot(pred, true, marker="o", label=f"{f} (ECE {table.loc[f, 'ece']:.2f}, {len(g)} flags)")
         ax.set(xlabel="mean score of the flags in the bin", ylabel="share of them that are real",
                xlim=(0, 1.02), ylim=(-0.02, 1.02), title="reliability of the flags' scores, pooled over cases")
         ax.legend(fontsize=8, loc="upper left")
         fig.tight_layout()
         fig.savefig(plot, dpi=110)
-    return ("calibration, pooled over the cases:\n" + pd.DataFrame(rows).T.to_string(float_format=lambda v: f"{v:.3f}")
+    return ("calibration, pooled over the cases:\n" + table.to_string(float_format=lambda v: f"{v:.3f}")
             + "\nlabel flags' precision by given race:\n" + by_race.to_string(float_format=lambda v: f"{v:.3f}"))
 
 

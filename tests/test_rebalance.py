@@ -51,6 +51,9 @@ def test_too_few_persons_take_no_automatic_action():
     assert (acted["action"] != "").sum() == 9
     line = applied_actions(kept, {"action": "relabel", "min_persons": persons + 1})
     assert line.startswith(f"none: {persons} persons, fewer than noise.min_persons ({persons + 1})")
+    # a duplicate merge leaves fewer person ids than the action saw: what was done is still reported
+    assert applied_actions(acted, {"action": "relabel", "min_persons": persons}).startswith("relabel: ")
+    assert applied_actions(acted, {"action": "relabel", "min_persons": persons + 1}).startswith("relabel: ")
 
 
 def test_drop_and_none():

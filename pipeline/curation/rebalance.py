@@ -95,7 +95,8 @@ def applied_actions(train_set: pd.DataFrame, noise: Mapping[str, object]) -> str
     per-field overrides in force and how many rows each field's action touched."""
     if noise["action"] == "none":
         return "none (raw labels: review decisions only)"
-    if too_few_persons(train_set, noise.get("min_persons", 0)):
+    acted = train_set["action"].astype(str) != ""
+    if not acted.any() and too_few_persons(train_set, noise.get("min_persons", 0)):  # merges lower the count
         return (f"none: {train_set['person_id'].nunique()} persons, fewer than noise.min_persons "
                 f"({noise['min_persons']}): every flag waits for review")
     done = train_set["action"].astype(str).str.split(";").explode()
