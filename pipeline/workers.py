@@ -54,17 +54,18 @@ def pool_map(fn: Callable[[Any], Any], items: list, *, workers: int = 0, chunksi
     or fewer than two items per worker: in this process); `advance(1)` after each result (progress).
     Chunks default to about eight per worker, at most 256 items."""
     workers = workers or os.cpu_count() or 1
-    results: list = []
     if workers == 1 or len(items) < 2 * workers:
-        for x in items:
-            results.append(fn(x))
-            if advance:
-                advance(1)
-        return results
+        return _gather(map(fn, items), advance)
     chunksize = chunksize or max(1, min(256, len(items) // (workers * 8)))
     with process_pool(workers) as pool:
-        for r in pool.map(fn, items, chunksize=chunksize):
-            results.append(r)
-            if advance:
-                advance(1)
-    return results
+        return _gather(pool.map(fn, items, chunksize=chunksize), advance)
+
+
+def _gather(results: Iterator[Any], advance: Callable[[int], None] | None) -> list:
+    """The results in a list, `advance(1)` after each as it arrives."""
+    out = []
+    for r in results:
+        out.append(r)
+        if advance:
+            advance(1)
+    return out

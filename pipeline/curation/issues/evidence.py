@@ -14,6 +14,7 @@ import pandas as pd
 from pipeline.features import embed
 
 Embedder = Literal["efficientnet_lite0", "pixels"]
+CLIPPED = 250  # grey level (0-255) from which a pixel counts as clipped white
 
 
 # ----------------------------------------------------------------------------- features
@@ -109,7 +110,7 @@ def photo_stats(img: np.ndarray) -> dict[str, float]:
     gray = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY)
     scale = 192 / gray.shape[1]
     g = cv2.resize(gray, (192, max(1, int(round(gray.shape[0] * scale)))), interpolation=cv2.INTER_AREA)
-    return {"brightness": float(gray.mean()), "clipped": float((gray >= 250).mean()), "sharpness": tile_sharpness(g)}
+    return {"brightness": float(gray.mean()), "clipped": float((gray >= CLIPPED).mean()), "sharpness": tile_sharpness(g)}
 
 
 def image_stats(images: Iterable[np.ndarray]) -> pd.DataFrame:
@@ -157,7 +158,7 @@ def crop_exposure(crops: np.ndarray) -> pd.DataFrame:
 
     gray = np.array([cv2.cvtColor(np.asarray(c), cv2.COLOR_RGB2GRAY) for c in crops]).reshape(len(crops), -1)
     return pd.DataFrame({"crop_brightness": gray.mean(1) if gray.size else np.zeros(len(crops)),
-                         "crop_clipped": (gray >= 250).mean(1) if gray.size else np.zeros(len(crops))})
+                         "crop_clipped": (gray >= CLIPPED).mean(1) if gray.size else np.zeros(len(crops))})
 
 
 def crop_sharpness(crops: np.ndarray) -> np.ndarray:
