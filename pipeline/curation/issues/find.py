@@ -17,6 +17,7 @@ from pipeline.curation.issues.evidence import (
 )
 from pipeline.curation.issues.outliers import outlier_scores
 from pipeline.curation.issues.quality import QUALITY_REASONS, box_scores, quality_scores
+from pipeline.faces.detect import DETECTED
 from pipeline.labels import EXCLUDE, GENDERS, ISSUE_COLUMNS, PERSON, stem_of
 
 METADATA = ("gender", "race", "age")  # a person's given labels, compared between duplicate candidates
@@ -56,7 +57,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
                            grid=grid, near_sets=None if lab is None else lab["near_duplicate_sets"].tolist(),
                            metadata=frame[meta].astype(str).agg(", ".join, axis=1).to_numpy() if meta else None,
                            agreement=agreement)
-    fallback = ~frame["method"].isin(("short", "full", "short_low", "full_low")).to_numpy() \
+    fallback = ~frame["method"].isin(DETECTED).to_numpy() \
         if "method" in frame else np.zeros(len(frame), bool)
     # Datalab's outlier score is not used: it ranks a photo against all photos, not against the
     # person's own, and as a second evidence it lowered precision (docs/decisions.md)
