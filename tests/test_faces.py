@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from skimage import data
 
-from pipeline.faces.detect import (FACE_COLUMNS, contact_sheet, crop_box, detect, extract, make_crop,
+from pipeline.faces.detect import (FACE_COLUMNS, contact_sheet, crop_box, detect, extract, face_in_crop, make_crop,
                             load_detectors, person_boxes, pick_samples, process, summarize)
 from pipeline.data.imageio import write_rgb
 
@@ -62,6 +62,18 @@ def test_crop_box_square_inside_and_contains_face():
     assert x0 <= 0.4 * 384 and y0 <= 0.3 * 512 and x1 >= 0.6 * 384 and y1 >= 0.45 * 512
     # more room below the face than above it
     assert y1 - 0.45 * 512 > 0.3 * 512 - y0
+
+
+@pytest.mark.parametrize("margin", [0.4, 0.6, 0.8])
+def test_face_in_crop_is_where_crop_box_puts_the_face(margin):
+    shape = (1024, 768, 3)
+    face = (0.4, 0.3, 0.6, 0.3 + 0.2 * 768 / 1024)  # square in pixels: 153.6 px
+    x0, y0, x1, y1 = crop_box(face, shape, margin=margin)
+    side = x1 - x0
+    top, bottom, left, right = face_in_crop(margin)
+    expect = ((face[1] * 1024 - y0) / side, (face[3] * 1024 - y0) / side,
+              (face[0] * 768 - x0) / side, (face[2] * 768 - x0) / side)
+    np.testing.assert_allclose((top, bottom, left, right), expect, atol=2 / side)
 
 
 def test_crop_box_is_shifted_inside_and_padded_only_when_too_big():

@@ -349,6 +349,42 @@ def test_crop_exposure_reads_brightness_and_clipped_share():
     np.testing.assert_allclose(got["crop_brightness"], [127.5, 100], atol=0.5)
 
 
+def test_crop_exposure_reads_the_face_box_apart_with_the_margin():
+    """The face box of a margin-0.6 crop (`face_in_crop`): a clipped wall around it counts in the
+    crop's figures, not in the face's."""
+    from pipeline.faces.detect import face_in_crop
+
+    crops = np.full((1, 44, 44, 3), 255, np.uint8)  # a clipped wall ...
+    top, bottom, left, right = (int(round(v * 44)) for v in face_in_crop(0.6))
+    crops[0, top:bottom, left:right] = 120  # ... around a face exposed as usual
+    got = evidence.crop_exposure(crops, margin=0.6)
+    assert got["crop_clipped"][0] > 0.7
+    assert got["face_clipped"][0] < 0.05 and abs(got["face_brightness"][0] - 120) < 15
+    assert list(evidence.crop_exposure(crops).columns) == ["crop_brightness", "crop_clipped"]
+
+
+def test_a_kept_background_is_not_an_overexposed_face():
+    """A crop whose background the segmenter kept: its wall clips in the whole photo and in the
+    crop, the face box is as the person's others (usable). With the face box's exposure only the
+    photo whose face is washed out too is flagged."""
+    rng = np.random.default_rng(0)
+    persons = np.repeat([f"{i:03d}" for i in range(40)], 7)
+    n = len(persons)
+    ordinary = lambda mean: {"brightness": rng.normal(mean, 6, n), "clipped": np.abs(rng.normal(0, 0.003, n))}  # noqa: E731
+    stats = pd.DataFrame({**ordinary(120), "sharpness": rng.normal(5, 0.1, n)})
+    crop, face = pd.DataFrame(ordinary(110)), pd.DataFrame(ordinary(130))
+    stats = stats.assign(crop_brightness=crop["brightness"], crop_clipped=crop["clipped"],
+                         face_brightness=face["brightness"], face_clipped=face["clipped"])
+    kept, washed = 3, 10
+    stats.loc[[kept, washed], ["brightness", "clipped", "crop_brightness", "crop_clipped"]] = [[215, 0.55, 220, 0.5],
+                                                                                            [225, 0.7, 235, 0.65]]
+    stats.loc[washed, ["face_brightness", "face_clipped"]] = [240, 0.7]
+    without = quality.quality_scores(stats.drop(columns=["face_brightness", "face_clipped"]), persons)
+    assert (without["score"][[kept, washed]] >= 0.5).all()
+    got = quality.quality_scores(stats, persons)
+    assert set(np.flatnonzero(got["score"] >= 0.5)) == {washed} and got["reason"][washed] == "overexposed"
+
+
 def test_mirrored_photos_give_the_same_grids():
     rng = np.random.default_rng(3)
     photo = rng.integers(0, 256, (1, 64, 48, 3), dtype=np.uint8)

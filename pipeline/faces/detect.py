@@ -122,6 +122,15 @@ def crop_box(box: Box, image_shape: Sequence[int], margin: float = 0.6) -> tuple
     return x0, y0, x0 + side, y0 + side
 
 
+def face_in_crop(margin: float = 0.6) -> tuple[float, float, float, float]:
+    """Where the face box lies in a `crop_box` crop grown by `margin`: (top, bottom, left, right)
+    as shares of the crop's side. The face is 1 / (1 + 2 margin) of the side, centred across and
+    a quarter margin above the crop's centre; a crop moved inside the photo at its edge shifts it."""
+    side = 1 + 2 * margin
+    top, left = 0.75 * margin / side, margin / side
+    return top, top + 1 / side, left, left + 1 / side
+
+
 def extract(image: np.ndarray, box: tuple[int, int, int, int],
             fill: Sequence[int] | float = (127, 127, 127)) -> np.ndarray:
     """Cut a pixel box out of `image` ([H, W, C] or a mask [H, W]), padding with `fill` where

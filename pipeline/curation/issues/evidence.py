@@ -149,16 +149,34 @@ def _evidence_table(rows: list[tuple[dict[str, float], np.ndarray]]) -> tuple[pd
     return stats, np.array([r[1] for r in rows]).reshape(len(rows), -1)
 
 
-def crop_exposure(crops: np.ndarray) -> pd.DataFrame:
+def crop_exposure(crops: np.ndarray, *, margin: float | None = None) -> pd.DataFrame:
     """Per uint8 crop [N, H, W, 3]: its mean luminance and share of clipped-white pixels (as
     `photo_stats`), columns crop_brightness and crop_clipped. With the background stripped the
     crop is the face and shoulders: a photo whose wall clips but whose face is well exposed is
-    usable, one whose face is washed out (or lost in the dark) is not."""
+    usable, one whose face is washed out (or lost in the dark) is not. Given the crops'
+    `margin` (faces.margin), also face_brightness and face_clipped: the same over the face box
+    alone (`face_in_crop`), which a crop whose background was kept (not removed, or missed by the
+    segmenter) needs, since its wall fills the rest."""
     import cv2
 
-    gray = np.array([cv2.cvtColor(np.asarray(c), cv2.COLOR_RGB2GRAY) for c in crops]).reshape(len(crops), -1)
-    return pd.DataFrame({"crop_brightness": gray.mean(1) if gray.size else np.zeros(len(crops)),
-                         "crop_clipped": (gray >= CLIPPED).mean(1) if gray.size else np.zeros(len(crops))})
+    crops = np.asarray(crops)
+    out = _exposure(np.array([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]).reshape(len(crops), -1), "crop")
+    if margin is None:
+        return out
+    from pipeline.faces.detect import face_in_crop
+
+    h, w = crops.shape[1:3] if crops.ndim == 4 else (0, 0)
+    top, bottom, left, right = face_in_crop(margin)
+    face = crops[:, int(top * h):max(int(bottom * h), int(top * h) + 1), int(left * w):max(int(right * w), int(left * w) + 1)]
+    gray = np.array([cv2.cvtColor(np.ascontiguousarray(c), cv2.COLOR_RGB2GRAY) for c in face]).reshape(len(crops), -1)
+    return pd.concat([out, _exposure(gray, "face")], axis=1)
+
+
+def _exposure(gray: np.ndarray, prefix: str) -> pd.DataFrame:
+    """Per row of grey pixels [N, P]: columns <prefix>_brightness (mean) and <prefix>_clipped."""
+    empty = gray.size == 0
+    return pd.DataFrame({f"{prefix}_brightness": np.zeros(len(gray)) if empty else gray.mean(1),
+                         f"{prefix}_clipped": np.zeros(len(gray)) if empty else (gray >= CLIPPED).mean(1)})
 
 
 def crop_sharpness(crops: np.ndarray) -> np.ndarray:

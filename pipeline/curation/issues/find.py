@@ -61,7 +61,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         if "method" in frame else np.zeros(len(frame), bool)
     # Datalab's outlier score is not used: it ranks a photo against all photos, not against the
     # person's own, and as a second evidence it lowered precision (docs/decisions.md)
-    crop_columns = [c for c in ("crop_sharpness", "crop_brightness", "crop_clipped") if c in stats]
+    crop_columns = [c for c in ("crop_sharpness", "crop_brightness", "crop_clipped", "face_brightness",
+                                "face_clipped") if c in stats]
     if crop_columns:  # a fallback's crop is not a face: its sharpness and exposure say nothing of the face
         stats = stats.assign(**{c: stats[c].where(~fallback) for c in crop_columns})
     qual = quality_scores(stats, persons)
@@ -105,13 +106,14 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
 
 def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
            threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9, outlier_df: float = 0.0,
-           workers: int = 0, progress: bool = False) -> pd.DataFrame:
+           margin: float = 0.6, workers: int = 0, progress: bool = False) -> pd.DataFrame:
     """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
     manifest order like `crops`, train rows at least: they lead the manifest), statistics and the
     scene grid of the original files (`photo_evidence`), then `find_type_issues`. `agreement`:
     P(a person filed twice has the same given gender, race and age), the weight of that metadata
     as duplicate evidence (`metadata_ratio`; 0 = photos only); `outlier_df` as in
-    `find_type_issues`. `workers` processes read the photos (0 = all
+    `find_type_issues`; `margin`: the crops' faces.margin (where the face box lies in them, for
+    `crop_exposure`). `workers` processes read the photos (0 = all
     cores), with a progress bar when `progress`."""
     train = np.flatnonzero((manifest["split"] == "train").to_numpy()) if "split" in manifest \
         else np.arange(len(manifest))
@@ -133,7 +135,7 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     features = head_features(features[rows_of])
     mine = np.asarray(crops[rows_of])
     stats, scene = photo_evidence_files(rows["path"].astype(str).tolist(), workers=workers, progress=progress)
-    stats = pd.concat([stats, crop_exposure(mine)], axis=1).assign(crop_sharpness=crop_sharpness(mine))
+    stats = pd.concat([stats, crop_exposure(mine, margin=margin)], axis=1).assign(crop_sharpness=crop_sharpness(mine))
     return find_type_issues(frame, features, stats,
                             grid=colour_grid(mine), outlier_grid=identity_grid(mine), scene=scene,
                             duplicate_features=duplicate_features,

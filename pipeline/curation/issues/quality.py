@@ -39,8 +39,10 @@ def quality_scores(stats: pd.DataFrame, persons: np.ndarray) -> pd.DataFrame:
     column in `stats`, a photo is blurred when either the whole photo or its face crop is (the
     larger z). With `crop_brightness` and `crop_clipped` (the face crop's, `crop_exposure`), a photo
     is too dark or overexposed only when its face crop is as well (the smaller z): a bright wall
-    clips in a photo whose face is well exposed, and such photos are usable. NaN in a crop
-    column: no face crop (a detector fallback), the whole photo decides."""
+    clips in a photo whose face is well exposed, and such photos are usable. With
+    `face_brightness` and `face_clipped` (the face box's), only when the face box is too: a crop
+    whose background was kept shows the wall as well. NaN in a crop or face column: no face crop
+    (a detector fallback), the whole photo decides."""
     persons = np.asarray(persons)
     dark, over = _exposure_z(stats["brightness"].to_numpy(), stats["clipped"].to_numpy(), persons)
     blurred = -robust_z(person_relative(stats["sharpness"].to_numpy(), persons))
@@ -48,12 +50,13 @@ def quality_scores(stats: pd.DataFrame, persons: np.ndarray) -> pd.DataFrame:
     face = np.isfinite(crop)
     if face.any():
         blurred[face] = np.maximum(blurred[face], -robust_z(person_relative(crop[face], persons[face])))
-    if {"crop_brightness", "crop_clipped"} <= set(stats):
-        lit = np.isfinite(stats["crop_brightness"].to_numpy(float))
-        if lit.any():
-            crop_dark, crop_over = _exposure_z(stats["crop_brightness"].to_numpy(float)[lit],
-                                               stats["crop_clipped"].to_numpy(float)[lit], persons[lit])
-            dark[lit], over[lit] = np.minimum(dark[lit], crop_dark), np.minimum(over[lit], crop_over)
+    for part in ("crop", "face"):
+        if {f"{part}_brightness", f"{part}_clipped"} <= set(stats):
+            lit = np.isfinite(stats[f"{part}_brightness"].to_numpy(float))
+            if lit.any():
+                part_dark, part_over = _exposure_z(stats[f"{part}_brightness"].to_numpy(float)[lit],
+                                                   stats[f"{part}_clipped"].to_numpy(float)[lit], persons[lit])
+                dark[lit], over[lit] = np.minimum(dark[lit], part_dark), np.minimum(over[lit], part_over)
     zs = pd.DataFrame({"dark": dark, "overexposed": over, "blurred": blurred})
     probs = pd.DataFrame({k: tail_probability(v.to_numpy()) for k, v in zs.items()})  # one mixture per reason
     reason = probs.to_numpy().argmax(1)
