@@ -57,8 +57,9 @@ RUNTIME = {"workers", "progress"}  # how the work runs (processes, a progress ba
 def test_detect_defaults_are_noise_types():
     from pipeline.curation.issues import detect
 
-    knobs = {k: v for k, v in _keyword_defaults(detect).items() if k not in RUNTIME}
+    knobs = {k: v for k, v in _keyword_defaults(detect).items() if k not in RUNTIME | {"margin"}}
     assert knobs == P.Types().model_dump()
+    assert _keyword_defaults(detect)["margin"] == BASE["faces"]["margin"]  # the crops' faces.margin
     assert {k: _keyword_defaults(detect)[k] for k in BASE["noise"]["types"]} == BASE["noise"]["types"]
 
 
