@@ -160,16 +160,16 @@ def crop_exposure(crops: np.ndarray, *, margin: float | None = None) -> pd.DataF
     import cv2
 
     crops = np.asarray(crops)
-    out = _exposure(np.array([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]).reshape(len(crops), -1), "crop")
+    n, h, w = crops.shape[:3] if crops.ndim == 4 else (len(crops), 0, 0)
+    gray = np.array([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops], np.uint8).reshape(n, h, w)
+    out = _exposure(gray.reshape(n, h * w), "crop")
     if margin is None:
         return out
     from pipeline.faces.detect import face_in_crop
 
-    h, w = crops.shape[1:3] if crops.ndim == 4 else (0, 0)
     top, bottom, left, right = face_in_crop(margin)
-    face = crops[:, int(top * h):max(int(bottom * h), int(top * h) + 1), int(left * w):max(int(right * w), int(left * w) + 1)]
-    gray = np.array([cv2.cvtColor(np.ascontiguousarray(c), cv2.COLOR_RGB2GRAY) for c in face]).reshape(len(crops), -1)
-    return pd.concat([out, _exposure(gray, "face")], axis=1)
+    face = gray[:, int(top * h):max(int(bottom * h), int(top * h) + 1), int(left * w):max(int(right * w), int(left * w) + 1)]
+    return pd.concat([out, _exposure(face.reshape(n, -1), "face")], axis=1)
 
 
 def _exposure(gray: np.ndarray, prefix: str) -> pd.DataFrame:
