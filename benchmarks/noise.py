@@ -68,8 +68,9 @@ def stage_graph(repo: Path = REPO) -> tuple[dict[str, list[str]], dict[str, list
 
 CASES = {  # name: (seed, gender_noise, swap_noise, age_noise); None = params.yaml's rates
     "seed0": (0, None), "seed1": (1, None), "seed2": (2, None), "seed0-6/3/4%": (0, (0.06, 0.03, 0.04)),
-    "seed3": (3, None), "seed4": (4, None),  # held out: not in the default run, for checking a change tuned on 0-2
+    "seed3": (3, None), "seed4": (4, None),
 }
+HELD_OUT = ("seed3", "seed4")  # not in the default run: for checking a change tuned on the others
 
 
 def _set(params: dict, dotted: str, value: str) -> None:
@@ -362,7 +363,7 @@ def run_case(name: str, args: argparse.Namespace, threads: int | None) -> tuple[
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", nargs="*", default=list(CASES)[:4], choices=list(CASES),
+    ap.add_argument("--cases", nargs="*", default=[c for c in CASES if c not in HELD_OUT], choices=list(CASES),
                     help="default: seeds 0, 1, 2 and seed 0 at 6/3/4 %%; seed3 and seed4 are held out for checking "
                          "a change tuned on the others")
     ap.add_argument("--train", action="store_true", help="also train curated and raw and compare truth.f1_macro")
