@@ -42,6 +42,7 @@ FilterBy = Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_l
                    "predicted_neq_given", "low_normalized_margin", "low_self_confidence"]  # cleanlab's
 PersonRule = Literal["probability", "cleanlab", "argmax", "vote"]
 Aggregate = Literal["mean", "geometric", "product"]
+OutlierModel = Literal["strangers", "tail"]  # made strangers (pipeline.curation.pu) | a tail mixture
 AgeMethod = Literal["years", "bins"]
 HeadField = Literal["mask", "gender", "age"]
 IssueField = Literal["mask", "gender", "age", "duplicate", "outlier", "quality"]
@@ -151,6 +152,7 @@ class Types(Section):
     threshold: Share = 0.5
     use_datalab: bool = True
     agreement: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    outlier_model: OutlierModel = "strangers"
     outlier_df: NonNegative = 0.0
 
 

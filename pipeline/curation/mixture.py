@@ -67,15 +67,21 @@ def fit_mirror(evidence: np.ndarray, *, iterations: int = 200, tol: float = 1e-9
 
 MAD_TO_SD = 1.4826  # a normal's standard deviation per median absolute deviation
 
-def robust_z(x: np.ndarray, groups: np.ndarray | None = None, *, floor: float = 1e-9) -> np.ndarray:
-    """(x - median) / max(1.4826 MAD, floor), within each group when `groups` is given."""
+def robust_z(x: np.ndarray, groups: np.ndarray | None = None, *, floor: float = 1e-9,
+             reference: np.ndarray | None = None) -> np.ndarray:
+    """(x - median) / max(1.4826 MAD, floor), within each group when `groups` is given; the median
+    and MAD are those of the `reference` rows (a boolean mask; default all) of the group."""
     x = np.asarray(x, float)
     z = np.zeros(len(x))
     groups = np.zeros(len(x), int) if groups is None else np.asarray(groups)
+    reference = np.ones(len(x), bool) if reference is None else np.asarray(reference, bool)
     for g in np.unique(groups):
         k = groups == g
-        med = np.median(x[k])
-        mad = MAD_TO_SD * np.median(np.abs(x[k] - med))
+        ref = x[k & reference]
+        if len(ref) == 0:
+            continue
+        med = np.median(ref)
+        mad = MAD_TO_SD * np.median(np.abs(ref - med))
         z[k] = (x[k] - med) / max(mad, floor)
     return z
 

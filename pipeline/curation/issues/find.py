@@ -19,6 +19,7 @@ from pipeline.curation.issues.outliers import outlier_scores
 from pipeline.curation.issues.quality import QUALITY_REASONS, box_scores, quality_scores
 from pipeline.faces.detect import DETECTED
 from pipeline.labels import EXCLUDE, GENDERS, ISSUE_COLUMNS, PERSON, stem_of
+from pipeline.params import OutlierModel
 
 METADATA = ("gender", "race", "age")  # a person's given labels, compared between duplicate candidates
 
@@ -26,7 +27,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
                      grid: np.ndarray | None = None, outlier_grid: np.ndarray | None = None,
                      scene: np.ndarray | None = None, duplicate_features: np.ndarray | None = None,
                      threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9,
-                     outlier_df: float = 0.0) -> pd.DataFrame:
+                     outlier_model: OutlierModel = "strangers", outlier_df: float = 0.0) -> pd.DataFrame:
     """The issue rows (pipeline.labels.ISSUE_COLUMNS) of the three types for the train images in
     `frame` (image_id, person_id, method, face_width: face box width / image width, and the given
     `METADATA` columns it has: duplicate evidence with `agreement`, `duplicate_scores`), their
@@ -34,9 +35,10 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     compare whole crops, masks included), `outlier_grid` (`identity_grid`, optional: outliers
     compare what stays the same around the masks; default `grid`), `scene` (`scene_grid` of
     the original photos, optional) and `duplicate_features` (unit rows the duplicates compare;
-    default `features`), all in the same order. `outlier_df`: the degrees of freedom of the clean
-    photos' outlier evidence (a Student t: a lower value, heavier tails, fewer and surer outlier
-    flags; 0 = a normal).
+    default `features`), all in the same order. `outlier_model`: how P(outlier) is read from the
+    evidence (`outlier_scores`: "strangers", made from the data, or "tail", a mixture);
+    `outlier_df`: the tail model's degrees of freedom of the clean photos' outlier evidence (a
+    Student t: a lower value, heavier tails, fewer and surer outlier flags; 0 = a normal).
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
     takes it, and a photo that is unusable too is an outlier only when its room differs as well
@@ -67,7 +69,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         stats = stats.assign(**{c: stats[c].where(~fallback) for c in crop_columns})
     qual = quality_scores(stats, persons)
     out = outlier_scores(features, persons, stems, grid=grid if outlier_grid is None else outlier_grid,
-                         scene=scene, usable=~fallback, df=outlier_df or np.inf)
+                         scene=scene, usable=~fallback, model=outlier_model, df=outlier_df or np.inf)
     box = box_scores(frame["face_width"].to_numpy(float), persons)
     detector = np.where(fallback, "fallback", np.where(box["score"].to_numpy() >= threshold, "face_box", ""))
     rows = []
@@ -105,13 +107,14 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
 
 
 def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
-           threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9, outlier_df: float = 0.0,
-           margin: float = 0.6, workers: int = 0, progress: bool = False) -> pd.DataFrame:
+           threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9,
+           outlier_model: OutlierModel = "strangers", outlier_df: float = 0.0, margin: float = 0.6,
+           workers: int = 0, progress: bool = False) -> pd.DataFrame:
     """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
     manifest order like `crops`, train rows at least: they lead the manifest), statistics and the
     scene grid of the original files (`photo_evidence`), then `find_type_issues`. `agreement`:
     P(a person filed twice has the same given gender, race and age), the weight of that metadata
-    as duplicate evidence (`metadata_ratio`; 0 = photos only); `outlier_df` as in
+    as duplicate evidence (`metadata_ratio`; 0 = photos only); `outlier_model`, `outlier_df` as in
     `find_type_issues`; `margin`: the crops' faces.margin (where the face box lies in them, for
     `crop_exposure`). `workers` processes read the photos (0 = all
     cores), with a progress bar when `progress`."""
@@ -140,4 +143,4 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
                             grid=colour_grid(mine), outlier_grid=identity_grid(mine), scene=scene,
                             duplicate_features=duplicate_features,
                             threshold=threshold, use_datalab=use_datalab, agreement=agreement,
-                            outlier_df=outlier_df)
+                            outlier_model=outlier_model, outlier_df=outlier_df)

@@ -1,7 +1,15 @@
 """`outlier` (image level): a photo unlike the rest of its person's photos (a stranger, an empty
 room): its distance to the person's other photos in the embedding, in the colours above and below
 the mask (`identity_grid`) and in the colour layout of the whole photo (`scene_grid`),
-standardised within each stem."""
+standardised within each stem.
+
+P(outlier) (`model`):
+  - "strangers": each photo is also put among another person's photos, and its distances there
+    computed as a real photo's: what a misfiled stranger looks like on this data set, from this
+    camera. `pipeline.curation.pu` turns the three distances into P(outlier) against those made
+    strangers, with no model of how far clean photos stray.
+  - "tail": the three distances summed into one z, P(outlier) from the tail mixture
+    (`pipeline.curation.mixture.fit_tail`: clean photos' z a normal or a Student t with `df`)."""
 
 from __future__ import annotations
 
@@ -10,52 +18,101 @@ import pandas as pd
 
 from pipeline.curation.issues.duplicates import stem_centred
 from pipeline.curation.mixture import robust_z, tail_probability
+from pipeline.curation.pu import pu_posterior
+from pipeline.params import OutlierModel
+
+MIN_OTHERS = 3  # a photo is compared with at least this many of the person's other usable photos
 
 
-def _distance_to_person(x: np.ndarray, persons: np.ndarray, usable: np.ndarray, *, cosine: bool) -> np.ndarray:
-    """Per row: median distance to the same person's other `usable` rows (0 with fewer than 3)."""
+def _distances(x: np.ndarray, persons: np.ndarray, stems: np.ndarray, usable: np.ndarray, *, cosine: bool,
+               strangers: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(per row: median distance to the same person's other `usable` rows, 0 with fewer than
+    MIN_OTHERS; per made stranger (source row, person it is put among): median distance to that
+    person's usable rows of other stems, NaN with fewer than MIN_OTHERS)."""
+    members = pd.Series(np.arange(len(x))).groupby(persons).indices
+    measure = (lambda a, b: 1 - a @ b.T) if cosine else \
+        (lambda a, b: np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)))
     distance = np.zeros(len(x))
-    for _, rows in pd.Series(np.arange(len(x))).groupby(persons):
-        r = rows.to_numpy()
+    for r in members.values():
         ref = r[usable[r]]
-        if len(ref) < 3:
+        if len(ref) < MIN_OTHERS:
             continue
-        if cosine:
-            d = 1 - x[r] @ x[ref].T
-        else:
-            d = np.sqrt(((x[r][:, None] - x[ref][None]) ** 2).sum(-1))
+        d = measure(x[r], x[ref])
         d[r[:, None] == ref[None, :]] = np.nan
         distance[r] = np.nanmedian(d, axis=1)
-    return distance
+    if strangers is None:
+        return distance, np.zeros(0)
+    source, among = strangers
+    made = np.full(len(source), np.nan)
+    for person, k in pd.Series(np.arange(len(source))).groupby(among).indices.items():
+        ref = members[person][usable[members[person]]]
+        d = measure(x[source[k]], x[ref])
+        d[stems[source[k]][:, None] == stems[ref][None, :]] = np.nan  # the photo it replaces
+        enough = (~np.isnan(d)).sum(1) >= MIN_OTHERS
+        made[k[enough]] = np.nanmedian(d[enough], axis=1)
+    return distance, made
+
+
+def _strangers(persons: np.ndarray, usable: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(source row, person it is put among): every usable photo once, among a random other person."""
+    source = np.flatnonzero(usable)
+    ids = np.unique(persons)
+    if len(ids) < 2:
+        return source[:0], persons[:0]
+    rng = np.random.default_rng(seed)
+    own = np.searchsorted(ids, persons[source])
+    pick = rng.integers(0, len(ids) - 1, len(source))
+    return source, ids[pick + (pick >= own)]  # uniform over the persons other than its own
 
 
 def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
                    grid: np.ndarray | None = None, scene: np.ndarray | None = None,
                    global_score: np.ndarray | None = None, usable: np.ndarray | None = None,
-                   df: float = np.inf) -> pd.DataFrame:
+                   model: OutlierModel = "strangers", df: float = np.inf, seed: int = 0) -> pd.DataFrame:
     """Per image: how far it is from its person's other photos in the stem-centred embedding
     (1 - median cosine) and, when given, in the crop's colour layout (`grid`: `identity_grid`)
     and in the whole photo's (`scene`: `scene_grid`), each a median distance as a robust z within
-    its stem; their sum / sqrt(count), minus the median of that over the person's photos;
-    optionally the larger of that and Datalab's outlier score as a z (`global_score`, 1 = typical).
-    P(outlier) from the tail mixture (its clean photos' z a Student t with `df` degrees of
-    freedom; np.inf: a normal) -> columns distance (the embedding's), z, score, and room:
-    P(the room differs) from the scene's z alone (1 without `scene`). The crops
-    are compared with the person's `usable` photos (default all; the caller leaves out
-    face-detector fallbacks, whose crops are not comparable), the whole photos with all of them."""
+    its stem minus the median of that z over the person's photos (a person photographed hard
+    throughout has every photo far from the others). P(outlier) by `model` (module docstring;
+    "strangers" draws them with `seed`); `df` is the tail model's. Columns: distance (the
+    embedding's), z (the cues' sum / sqrt(count), the person's median taken off; optionally the
+    larger of that and Datalab's outlier score as a z, `global_score`, 1 = typical), score, and
+    room: P(the room differs) from the scene's z alone (1 without `scene`). The crops are
+    compared with the person's `usable` photos (default all; the caller leaves out face-detector
+    fallbacks, whose crops are not comparable), the whole photos with all of them."""
+    if model not in ("strangers", "tail"):
+        raise ValueError(f"model must be strangers or tail, got {model!r}")
+    persons, stems = np.asarray(persons).astype(str), np.asarray(stems)
     usable = np.ones(len(features), bool) if usable is None else np.asarray(usable, bool)
-    distance = _distance_to_person(stem_centred(features, stems), persons, usable, cosine=True)
-    # a person photographed hard throughout (blurred, occluded) has every photo far from the
-    # others: the evidence is how much further this photo is than the person's typical photo
-    typical = lambda v: v - pd.Series(v).groupby(np.asarray(persons)).transform("median").to_numpy()  # noqa: E731
-    zs = [robust_z(distance, stems)]
+    source, among = _strangers(persons, usable, seed) if model == "strangers" else (None, None)
+    cues = [(stem_centred(features, stems), usable, True)]
     if grid is not None:
-        zs.append(robust_z(_distance_to_person(grid, persons, usable, cosine=False), stems))
-    room = np.ones(len(distance))
+        cues.append((grid, usable, False))
     if scene is not None:
-        zs.append(robust_z(_distance_to_person(scene, persons, np.ones(len(scene), bool), cosine=False), stems))
-        room = tail_probability(typical(zs[-1]))
-    z = typical(np.sum(zs, axis=0) / np.sqrt(len(zs)))
+        cues.append((scene, np.ones(len(scene), bool), False))
+    real, made = [], []
+    for x, compared, cosine in cues:
+        d, m = _distances(x, persons, stems, compared, cosine=cosine,
+                          strangers=None if source is None else (source, among))
+        if not real:
+            distance = d
+        reference = np.concatenate([np.ones(len(d), bool), np.zeros(len(m), bool)])
+        z = robust_z(np.concatenate([d, m]), np.concatenate([stems, stems[source] if len(m) else stems[:0]]),
+                     reference=reference)
+        typical = pd.Series(z[:len(d)]).groupby(persons).median()
+        real.append(z[:len(d)] - typical.loc[persons].to_numpy())
+        if len(m):
+            made.append(z[len(d):] - typical.reindex(among).to_numpy())
+    real = np.column_stack(real)
+    total = real.sum(1) / np.sqrt(real.shape[1])
+    z = total - pd.Series(total).groupby(persons).transform("median").to_numpy()
     if global_score is not None:
         z = np.maximum(z, robust_z(-np.log(np.clip(global_score, 1e-12, None))))
-    return pd.DataFrame({"distance": distance, "z": z, "score": tail_probability(z, df=df), "room": room})
+    room = tail_probability(real[:, -1]) if scene is not None else np.ones(len(z))
+    if model == "tail":
+        score = tail_probability(z, df=df)
+    else:
+        made = np.column_stack(made)
+        kept = ~np.isnan(made).any(1)
+        score, _ = pu_posterior(real, made[kept], real_groups=persons, made_groups=among[kept])
+    return pd.DataFrame({"distance": distance, "z": z, "score": score, "room": room})
