@@ -393,3 +393,24 @@ def test_mirrored_photos_give_the_same_grids():
         np.testing.assert_allclose(grid(photo), grid(mirrored), atol=1e-9)
     assert not np.allclose(evidence.colour_grid(photo), evidence.colour_grid(mirrored))
     np.testing.assert_allclose(evidence.colour_grid(photo, mirror=True), evidence.colour_grid(mirrored, mirror=True))
+
+
+def test_made_strangers_are_put_among_another_person_and_drawn_by_seed():
+    persons = np.repeat(np.array(["a", "b", "c", "d"]), 7)
+    usable = np.ones(len(persons), bool)
+    usable[3] = False
+    source, among = outliers._strangers(persons, usable, seed=0)
+    assert 3 not in source and len(source) == len(persons) - 1
+    assert (among != persons[source]).all() and set(among) <= set(persons)
+    again = outliers._strangers(persons, usable, seed=0)
+    np.testing.assert_array_equal(among, again[1])
+    assert (outliers._strangers(persons, usable, seed=1)[1] != among).any()
+
+
+def test_outlier_scores_of_one_person_have_no_strangers_to_make():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(7, 8))
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    stems = np.array([f"mask{i}" for i in range(7)])
+    scores = outliers.outlier_scores(features, np.zeros(7, int), stems)
+    assert (scores["score"] == 0).all() and len(scores) == 7

@@ -76,7 +76,8 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     throughout has every photo far from the others). P(outlier) by `model` (module docstring;
     "strangers" draws them with `seed`); `df` is the tail model's. Columns: distance (the
     embedding's), z (the cues' sum / sqrt(count), the person's median taken off; optionally the
-    larger of that and Datalab's outlier score as a z, `global_score`, 1 = typical), score, and
+    larger of that and Datalab's outlier score as a z, `global_score`, 1 = typical: the tail model's
+    evidence), score, and
     room: P(the room differs) from the scene's z alone (1 without `scene`). The crops are
     compared with the person's `usable` photos (default all; the caller leaves out face-detector
     fallbacks, whose crops are not comparable), the whole photos with all of them."""
@@ -85,6 +86,7 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     persons, stems = np.asarray(persons).astype(str), np.asarray(stems)
     usable = np.ones(len(features), bool) if usable is None else np.asarray(usable, bool)
     source, among = _strangers(persons, usable, seed) if model == "strangers" else (None, None)
+    made_stems = stems[:0] if source is None else stems[source]
     cues = [(stem_centred(features, stems), usable, True)]
     if grid is not None:
         cues.append((grid, usable, False))
@@ -97,8 +99,7 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
         if not real:
             distance = d
         reference = np.concatenate([np.ones(len(d), bool), np.zeros(len(m), bool)])
-        z = robust_z(np.concatenate([d, m]), np.concatenate([stems, stems[source] if len(m) else stems[:0]]),
-                     reference=reference)
+        z = robust_z(np.concatenate([d, m]), np.concatenate([stems, made_stems]), reference=reference)
         typical = pd.Series(z[:len(d)]).groupby(persons).median()
         real.append(z[:len(d)] - typical.loc[persons].to_numpy())
         if len(m):
@@ -112,7 +113,7 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     if model == "tail":
         score = tail_probability(z, df=df)
     else:
-        made = np.column_stack(made)
+        made = np.column_stack(made) if made else np.zeros((0, real.shape[1]))
         kept = ~np.isnan(made).any(1)
-        score, _ = pu_posterior(real, made[kept], real_groups=persons, made_groups=among[kept])
+        score, _ = pu_posterior(real, made[kept], real_groups=persons, made_groups=np.asarray(among)[kept])
     return pd.DataFrame({"distance": distance, "z": z, "score": score, "room": room})
