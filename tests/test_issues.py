@@ -101,7 +101,7 @@ def planted():
     scores = outliers.outlier_scores(features, frame["person_id"].to_numpy(), frame["image_id"].str[7:].to_numpy(),
                                      grid=evidence.identity_grid(crops), scene=scene)
     return {"issues": issues, "outliers": scores.assign(image_id=frame["image_id"]),
-            "inputs": (frame, features, stats)}
+            "inputs": (frame, features, stats), "grids": (evidence.identity_grid(crops), scene)}
 
 
 def test_identity_grid_leaves_out_the_mask_band():
@@ -203,9 +203,13 @@ def test_planted_stranger_ranks_first_among_the_persons_photos(planted):
     out = planted["issues"]
     out = out[out["field"] == "outlier"]
     assert not out["image_id"].isin(["000011/mask4", "000015/normal"]).any()  # one type per image
-    room = ranked.set_index("image_id")["room"]  # the stranger brings another room; the dark and
-    assert room["000007/mask2"] >= 0.5           # the blurred photo were taken in the person's own
-    assert room["000011/mask4"] < 0.5 and room["000015/normal"] < 0.5
+    frame, features, _ = planted["inputs"]
+    tail = outliers.outlier_scores(features, frame["person_id"].to_numpy(), frame["image_id"].str[7:].to_numpy(),
+                                   grid=planted["grids"][0], scene=planted["grids"][1], model="tail")
+    room = tail.set_index(frame["image_id"])["room"]  # the tail model's guard: the stranger brings another
+    assert room["000007/mask2"] >= 0.5                 # room; the dark and the blurred photo were taken in
+    assert room["000011/mask4"] < 0.5 and room["000015/normal"] < 0.5  # the person's own
+    assert (ranked["room"] == 1).all()                 # made strangers need no guard
 
 
 def test_detector_failures_are_listed_but_not_scored_as_unusable():

@@ -41,9 +41,10 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     Student t: a lower value, heavier tails, fewer and surer outlier flags; 0 = a normal).
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
-    takes it, and a photo that is unusable too is an outlier only when its room differs as well
-    (`outlier_scores`' room): a blurred or tiny photo of the person is far from their others,
-    but it was taken in the same place. A person flagged as a duplicate of another keeps
+    takes it; with `outlier_model: tail`, a photo that is unusable too is an outlier only when
+    its room differs as well (`outlier_scores`' room): a blurred or tiny photo of the person is
+    far from their others, but it was taken in the same place. (The made strangers need no such
+    guard: they show how far a stranger's room and face are.) A person flagged as a duplicate of another keeps
     image-level issues of its own.
     The face detector's failures are listed as quality rows whatever the photo's score: kind
     `fallback` (no face found) or `face_box` (`box_scores`), unless the photo itself is unusable

@@ -78,7 +78,7 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     embedding's), z (the cues' sum / sqrt(count), the person's median taken off; optionally the
     larger of that and Datalab's outlier score as a z, `global_score`, 1 = typical: the tail model's
     evidence), score, and
-    room: P(the room differs) from the scene's z alone (1 without `scene`). The crops are
+    room: P(the room differs) from the scene's z alone (1 without `scene` or with "strangers"). The crops are
     compared with the person's `usable` photos (default all; the caller leaves out face-detector
     fallbacks, whose crops are not comparable), the whole photos with all of them."""
     if model not in ("strangers", "tail"):
@@ -109,7 +109,9 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     z = total - pd.Series(total).groupby(persons).transform("median").to_numpy()
     if global_score is not None:
         z = np.maximum(z, robust_z(-np.log(np.clip(global_score, 1e-12, None))))
-    room = tail_probability(real[:, -1]) if scene is not None else np.ones(len(z))
+    # the tail model's guard for photos the quality model calls unusable too; the strangers'
+    # distances already say how far another person's room is, so there it is not needed (1)
+    room = tail_probability(real[:, -1]) if scene is not None and model == "tail" else np.ones(len(z))
     if model == "tail":
         score = tail_probability(z, df=df)
     else:
