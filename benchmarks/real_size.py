@@ -69,12 +69,13 @@ def run_measured(cmd: list[str], cwd: Path, env: dict) -> dict:
 
 
 def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Path, *, reuse: bool = False,
-             until: str = "evaluate") -> dict | None:
+             until: str = "evaluate", seed: int = 0) -> dict | None:
     """Clone HEAD into scratch/p{persons}/main and run every stage; with `reuse` and an earlier
     clone there, move it to HEAD's code instead and keep its synthetic set (`dvc commit synth`:
     only for code changes that leave the generator's files as they were), whose earlier
     measurement (scratch/p{persons}/synth.json) stands in for the synth row. `until` stops after
-    that stage (e.g. synth: make a set now, measure the real-data stages later with `reuse`)."""
+    that stage (e.g. synth: make a set now, measure the real-data stages later with `reuse`).
+    `seed`: params.yaml's seed (the synthetic set, the folds, the training)."""
     work = scratch / f"p{persons}" / "main"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(work)}  # the clone's code, not the editable install's (this checkout's)
@@ -88,6 +89,7 @@ def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Pa
         shutil.copytree(ROOT / "weights", work / "weights", dirs_exist_ok=True)
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["synth"].update(persons=persons, eval_persons=eval_persons, image_size=list(size))
+    params["seed"] = seed
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     rows, synth_record = {}, work.parent / "synth.json"
     if reused:
@@ -111,15 +113,15 @@ def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Pa
             sys.exit(f"{stage} failed at {persons} persons:\n{log[-3000:]}")
         if stage == until and until != STAGES[-1]:
             return None
-    return summary(persons, eval_persons, size, rows, work)
+    return summary(persons, eval_persons, size, rows, work, seed)
 
 
-def summary(persons: int, eval_persons: int, size: tuple[int, int], rows: dict, work: Path) -> dict:
+def summary(persons: int, eval_persons: int, size: tuple[int, int], rows: dict, work: Path, seed: int = 0) -> dict:
     """One size's result: the stage rows, their sums, and the flags and F1 of the clone's metrics."""
     metrics = json.loads((work / "reports" / "metrics.json").read_text())
     real = [s for s in STAGES if s != "synth"]
     return {
-        "persons": persons, "eval_persons": eval_persons, "image_size": list(size),
+        "persons": persons, "eval_persons": eval_persons, "image_size": list(size), "seed": seed,
         "images": persons * 7 + eval_persons * 7, "stages": rows,
         "real_data_seconds": round(sum(rows[s]["seconds"] for s in real), 1),
         "peak_tree_rss_gb": max(rows[s]["tree_rss_gb"] for s in real),
@@ -177,6 +179,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--persons", type=int, nargs="+", default=[300, 1200, 2700])
     ap.add_argument("--image-size", type=int, nargs=2, default=[384, 512], metavar=("W", "H"))
+    ap.add_argument("--seed", type=int, default=0, help="params.yaml's seed: another synthetic set and fold draw")
     ap.add_argument("--keep", type=Path, help="scratch folder to keep (default: a temporary one, removed)")
     ap.add_argument("--reuse", action="store_true",
                     help="with --keep: reuse each size's earlier synthetic set there (code moved to HEAD, the "
@@ -198,7 +201,7 @@ def main() -> None:
     try:
         for persons in args.persons:
             r = one_size(persons, round(persons * 2 / 3), tuple(args.image_size), scratch,
-                         reuse=args.reuse, until=args.until)
+                         reuse=args.reuse, until=args.until, seed=args.seed)
             if r is None:
                 continue
             results.append(r)
