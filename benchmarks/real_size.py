@@ -70,13 +70,14 @@ def run_measured(cmd: list[str], cwd: Path, env: dict) -> dict:
 
 def one_size(persons: int, eval_persons: int, size: tuple[int, int], scratch: Path, *, reuse: bool = False,
              until: str = "evaluate", seed: int = 0) -> dict | None:
-    """Clone HEAD into scratch/p{persons}/main and run every stage; with `reuse` and an earlier
+    """Clone HEAD into scratch/p{persons}/main (p{persons}-seed{seed} for another seed, so that
+    `reuse` never takes one seed's synthetic set for another's) and run every stage; with `reuse` and an earlier
     clone there, move it to HEAD's code instead and keep its synthetic set (`dvc commit synth`:
     only for code changes that leave the generator's files as they were), whose earlier
     measurement (scratch/p{persons}/synth.json) stands in for the synth row. `until` stops after
     that stage (e.g. synth: make a set now, measure the real-data stages later with `reuse`).
     `seed`: params.yaml's seed (the synthetic set, the folds, the training)."""
-    work = scratch / f"p{persons}" / "main"
+    work = scratch / (f"p{persons}" + (f"-seed{seed}" if seed else "")) / "main"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(work)}  # the clone's code, not the editable install's (this checkout's)
     reused = reuse and (work / "data" / "synthetic" / "truth.csv").exists()
