@@ -150,7 +150,7 @@ class Find(Section):
 class Types(Section):
     """noise.types: the keyword options of pipeline.curation.issues.detect."""
     threshold: Share = 0.5
-    use_datalab: bool = True
+    use_datalab: bool = False
     agreement: Annotated[float, Field(ge=0, lt=1)] = 0.9
     outlier_model: OutlierModel = "strangers"
     outlier_df: NonNegative = 0.0

@@ -1,22 +1,25 @@
 """`duplicate` (person level): two person ids whose photos show the same person.
 
-Photos are compared stem by stem (mask1 with mask1, ..., normal with normal): embedding cosine
-(features centred per stem) and colour-grid distance, median over stems, each standardised over
-all pairs and summed; each person's best match is scored against all persons' best matches,
-mutual best matches only. Datalab near-duplicate sets that join two persons make them a match.
-The given metadata (gender, race, age: what the real data's folder names record) is evidence too
+Persons are compared in an identity space: linear discriminant analysis with the person ids as
+classes (sklearn), on the embeddings' principal components and the colours above and below the
+mask (`identity_grid`). It keeps the directions in which persons differ and one person's photos do
+not, so what changes from photo to photo (the mask, the pose, the light, the framing) counts little
+and what a person keeps (hair, skin, clothes, face shape) counts much; the photos are compared in
+no order, as sets (a second session wears other masks in another order). Each person's nearest
+person is scored by how much nearer it is than the next nearest (a ratio test, `ratio_test`). Datalab near-duplicate sets that join two persons make them a match. The given
+metadata (gender, race, age: what the real data's folder names record) is evidence too
 (`metadata_ratio`)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from pipeline.curation.issues.evidence import unit
-from pipeline.curation.mixture import MAD_TO_SD, fit_tail, robust_z
+
+IDENTITY_DIMS = 64  # principal components of the embeddings the identity space starts from
+IDENTITY_COMPONENTS = 16  # discriminant directions kept: the ones in which persons differ most
 
 
 def datalab_issues(features: np.ndarray, *, k: int = 10) -> pd.DataFrame:
@@ -35,68 +38,62 @@ def datalab_issues(features: np.ndarray, *, k: int = 10) -> pd.DataFrame:
                          "outlier_score": out["outlier_score"].to_numpy(float)})
 
 
-def stem_centred(features: np.ndarray, stems: np.ndarray) -> np.ndarray:
-    """Features minus their stem's mean, renormalised: what all photos of a stem share (no mask,
-    a mask on the chin) is not identity."""
-    out = np.asarray(features, float).copy()
-    for s in np.unique(stems):
-        out[stems == s] -= out[stems == s].mean(0)
-    return unit(out)
+def identity_space(features: np.ndarray, persons: np.ndarray, *, grid: np.ndarray | None = None,
+                   dims: int = IDENTITY_DIMS, components: int = IDENTITY_COMPONENTS) -> np.ndarray:
+    """Each photo's coordinates in the directions in which the set's persons differ and one
+    person's photos do not: LDA (Ledoit-Wolf shrinkage) with `persons` as classes on the first
+    `dims` principal components of `features` beside the standardised `grid` columns, `components`
+    directions kept (fewer where there are fewer persons or columns; with fewer persons than
+    columns the columns are first reduced to as many principal components as there are persons). The space is fitted on the
+    persons it compares: a copy and its original are two classes among hundreds and barely move
+    it (fitting it without them changed no pair's rank on three sets: docs/shift.md)."""
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    x = np.asarray(features, np.float64)
+    classes = np.unique(persons, return_inverse=True)[1]
+    parts = [PCA(min(dims, *x.shape), random_state=0).fit_transform(x)]
+    if grid is not None:
+        g = np.asarray(grid, np.float64)
+        parts.append((g - g.mean(0)) / np.maximum(g.std(0), 1e-9))
+    x = np.concatenate(parts, 1)
+    if x.shape[1] > classes.max() + 1:  # no more columns than persons: few persons would be told
+        x = PCA(classes.max() + 1, random_state=0).fit_transform(x)  # apart by noise alone
+    k = min(components, classes.max(), x.shape[1])
+    return LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto", n_components=k).fit(x, classes).transform(x)
 
 
-def _stem_table(x: np.ndarray, persons: np.ndarray, stems: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[persons, stems, dim] (NaN where a person lacks a stem) and the sorted person ids."""
-    ids, stem_names = np.unique(persons), np.unique(stems)
-    pi = {p: i for i, p in enumerate(ids)}
-    si = {s: i for i, s in enumerate(stem_names)}
-    table = np.full((len(ids), len(stem_names), x.shape[1]), np.nan)
-    for row, (p, s) in enumerate(zip(persons, stems)):
-        table[pi[p], si[s]] = x[row]
-    return table, ids
+def person_distances(space: np.ndarray, persons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(person x person: the squared distance of two persons' mean photos in `space` per
+    direction, over 1/n + 1/m for their n and m photos, so about 1 for two sets of photos of one
+    session whatever their counts; the diagonal inf) and the sorted person ids."""
+    ids, classes = np.unique(persons, return_inverse=True)
+    n = np.bincount(classes).astype(float)
+    means = np.zeros((len(ids), space.shape[1]))
+    np.add.at(means, classes, space)
+    means /= n[:, None]
+    sq = (means ** 2).sum(1)
+    d = np.maximum(sq[:, None] + sq[None] - 2 * means @ means.T, 0)
+    d /= (1 / n[:, None] + 1 / n[None]) * space.shape[1]
+    np.fill_diagonal(d, np.inf)
+    return d, ids
 
 
-def _stem_similarity(table: np.ndarray, *, cosine: bool, block: int = 256) -> np.ndarray:
-    """Person x person: median over the stems both have of the photos' cosine (or minus their
-    euclidean distance), standardised robustly over all pairs. Computed `block` persons at a
-    time in float32: the (persons, persons, stems) pairs would be 0.2 GB at 2,700 persons and
-    the NaN-median's copies of them several times that; a block's are a few MB."""
-    n, k = table.shape[:2]
-    filled = ~np.isnan(table[..., 0])
-    t0 = np.nan_to_num(table).astype(np.float32)
-    sq = (t0 ** 2).sum(-1)  # [n, k]
-    sim = np.empty((n, n))
-    for start in range(0, n, block):
-        rows = slice(start, min(n, start + block))
-        sims = np.empty((rows.stop - start, n, k), np.float32)
-        for j in range(k):
-            dot = t0[rows, j] @ t0[:, j].T
-            sims[:, :, j] = dot if cosine else -np.sqrt(np.maximum(sq[rows, j][:, None] + sq[None, :, j] - 2 * dot, 0))
-        sims[~(filled[rows][:, None, :] & filled[None, :, :])] = np.nan
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pairs (no stem in common): NaN
-            sim[rows] = np.nanmedian(sims, axis=2)
-    off = ~np.eye(n, dtype=bool) & np.isfinite(sim)
-    if not off.any():
-        return np.zeros((n, n))
-    med = np.median(sim[off])
-    mad = MAD_TO_SD * np.median(np.abs(sim[off] - med))
-    return np.nan_to_num((sim - med) / max(mad, 1e-9), nan=-1e9)
-
-
-def metadata_ratio(a: np.ndarray, b: np.ndarray, everyone: np.ndarray, *, agreement: float) -> np.ndarray:
+def metadata_ratio(a: np.ndarray, b: np.ndarray, *, agreement: float) -> np.ndarray:
     """The likelihood ratio P(metadata | same person) / P(metadata | two persons) of each pair
     (`a[i]`, `b[i]`) of persons' given metadata (one hashable value per person, e.g. gender, race
     and age joined). A person filed twice carries the same metadata with probability `agreement`;
-    two persons share it as often as two persons of `everyone` (one value per person) do.
+    two persons share it as often as the pairs given do (each person and the person who looks
+    most like them: look-alikes share gender and age far more often than two persons drawn at
+    random, and the few copies among the pairs only make the ratio smaller).
     `agreement` 0 turns the evidence off (ratio 1)."""
     if not 0 <= agreement < 1:
         raise ValueError(f"agreement must be in [0, 1), got {agreement}")
-    a, b = np.asarray(a), np.asarray(b)
-    if agreement == 0 or len(everyone) < 2:
-        return np.ones(len(a))
-    counts, n = pd.Series(everyone).value_counts().to_numpy(float), len(everyone)
-    chance = float(np.clip((counts * (counts - 1)).sum() / (n * (n - 1)), 1e-6, 1 - 1e-6))  # of all pairs
-    return np.where(a == b, agreement / chance, (1 - agreement) / (1 - chance))
+    same = np.asarray(a) == np.asarray(b)
+    if agreement == 0 or len(same) < 2:
+        return np.ones(len(same))
+    chance = float(np.clip(same.mean(), 1e-6, 1 - 1e-6))
+    return np.where(same, agreement / chance, (1 - agreement) / (1 - chance))
 
 
 def with_ratio(p: np.ndarray, ratio: np.ndarray) -> np.ndarray:
@@ -107,47 +104,57 @@ def with_ratio(p: np.ndarray, ratio: np.ndarray) -> np.ndarray:
         return np.where(p >= 1, 1.0, np.where(p <= 0, 0.0, odds / (1 + odds)))
 
 
-def duplicate_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
-                     grid: np.ndarray | None = None,
+def ratio_test(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of `d` (`person_distances`): its nearest other person, the ratio of the distance to
+    the next nearest over the distance to the nearest, and that ratio's p-value were the nearest
+    just the next person around. Under the TWO-NN model (Facco et al. 2017: points spread evenly
+    near each other in some intrinsic dimension m) ratio^-m is uniform; m is read from the median
+    ratio (m = ln 2 / median ln ratio), so the copies, a few per cent, do not move it."""
+    order = np.argsort(d, axis=1)[:, :2]
+    rows = np.arange(len(d))
+    ratio = np.sqrt(d[rows, order[:, 1]] / np.maximum(d[rows, order[:, 0]], 1e-12))
+    log_ratio = np.log(np.maximum(ratio, 1.0))
+    m = np.log(2) / max(float(np.median(log_ratio)), 1e-9)
+    return order[:, 0], ratio, np.exp(-m * log_ratio)
+
+
+def duplicate_scores(features: np.ndarray, persons: np.ndarray, *, grid: np.ndarray | None = None,
                      near_sets: Sequence[Sequence[int]] | None = None,
                      metadata: np.ndarray | None = None, agreement: float = 0.9) -> pd.DataFrame:
-    """Per person its best-matching other person and P(same person) -> columns person_id, other,
-    similarity, z, metadata (the person's; "" without `metadata`), same_metadata, score. Photos are
-    compared stem by stem (a person wears the same masks in every session): the stem-centred
-    embeddings' cosine plus, given `grid` (`colour_grid`), the colour grids' distance, each
-    standardised over all person pairs and summed; each person's best match is then a robust z
-    against all persons' best matches, whose tail mixture gives P(same person) from the photos.
-    Datalab near-duplicate sets that join two persons make them each other's best match. Given
-    `metadata` (per row, e.g. gender, race and age joined in one string), that probability is
-    updated by `metadata_ratio`: the photos decide who is a candidate (a person whose best match is
-    no closer than the typical best match, z <= 0, stays at 0), the metadata how likely it is."""
+    """Per person its nearest other person and P(same person) -> columns person_id, other,
+    distance, ratio, z, metadata (the person's; "" without `metadata`), same_metadata, score.
+    Persons are compared in `identity_space` (of `features` and, given, `grid`: `identity_grid`)
+    by `person_distances`; a person's evidence is `ratio_test`'s p-value (z: its normal quantile),
+    and P(same person) from the photos is one minus its Benjamini-Hochberg q-value (scipy's
+    `false_discovery_control`): the share of copies among the persons whose nearest person is at
+    least as much nearer than the next. Datalab near-duplicate sets that join two persons make them
+    each other's nearest. Given `metadata` (per row, e.g. gender, race and age joined in one
+    string), that probability is updated by `metadata_ratio`: the photos decide who is a candidate
+    (a person whose ratio is no larger than the typical one, z <= 0, stays at 0), the metadata how
+    likely it is."""
+    from scipy.stats import false_discovery_control, norm
+
     persons = np.asarray(persons).astype(str)
-    table, ids = _stem_table(stem_centred(features, stems), persons, stems)
-    sim = _stem_similarity(table, cosine=True)
-    if grid is not None:
-        sim = sim + _stem_similarity(_stem_table(grid, persons, stems)[0], cosine=False)
-    np.fill_diagonal(sim, -np.inf)
+    ids = np.unique(persons)
+    if len(ids) < 3:
+        return pd.DataFrame({"person_id": ids, "other": ids, "distance": 0.0, "ratio": 1.0, "z": 0.0,
+                             "metadata": "", "same_metadata": False, "score": 0.0})
+    d, _ = person_distances(identity_space(features, persons, grid=grid), persons)
     if near_sets is not None:
         pi = {p: i for i, p in enumerate(ids)}
-        top_sim = float(np.max(sim[np.isfinite(sim)])) if np.isfinite(sim).any() else 0.0
+        closest = float(d[np.isfinite(d)].min())
         for row, others in enumerate(near_sets):
             for j in others:
                 a, b = pi[persons[row]], pi[persons[j]]
                 if a != b:
-                    sim[a, b] = sim[b, a] = max(sim[a, b], top_sim)
-    if len(ids) < 3:
-        return pd.DataFrame({"person_id": ids, "other": ids, "similarity": 0.0, "z": 0.0, "metadata": "",
-                             "same_metadata": False, "score": 0.0})
-    best = sim.argmax(1)
-    top = sim[np.arange(len(ids)), best]
-    z = robust_z(top)
-    weighed = metadata is not None and agreement > 0
-    # with a second evidence the photos' probability counts from z 0 up: in the band below the
-    # mixture's cut it is small, so only a pair whose metadata agrees rises there
-    score = fit_tail(z).posterior(z, cut=0.0 if weighed else None)
+                    d[a, b] = d[b, a] = min(d[a, b], closest)
+    best, ratio, p = ratio_test(d)
+    z = norm.isf(p)
+    score = np.where(z > 0, 1 - false_discovery_control(p), 0.0)
     meta = np.full(len(ids), "", dtype=object)
     if metadata is not None:
         meta = pd.Series(np.asarray(metadata).astype(str)).groupby(persons).first().reindex(ids).to_numpy()
-        score = with_ratio(score, metadata_ratio(meta, meta[best], meta, agreement=agreement))
-    return pd.DataFrame({"person_id": ids, "other": ids[best], "similarity": top, "z": z, "metadata": meta,
+        score = with_ratio(score, metadata_ratio(meta, meta[best], agreement=agreement))
+    return pd.DataFrame({"person_id": ids, "other": ids[best], "distance": d[np.arange(len(ids)), best],
+                         "ratio": ratio, "z": z, "metadata": meta,
                          "same_metadata": (meta == meta[best]) & (metadata is not None), "score": score})

@@ -8,7 +8,6 @@ import pandas as pd
 
 from pipeline.curation.issues.duplicates import datalab_issues, duplicate_scores
 from pipeline.curation.issues.evidence import (
-    colour_grid,
     crop_exposure,
     crop_sharpness,
     head_features,
@@ -24,16 +23,15 @@ from pipeline.params import OutlierModel
 METADATA = ("gender", "race", "age")  # a person's given labels, compared between duplicate candidates
 
 def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFrame, *,
-                     grid: np.ndarray | None = None, outlier_grid: np.ndarray | None = None,
+                     grid: np.ndarray | None = None,
                      scene: np.ndarray | None = None, duplicate_features: np.ndarray | None = None,
-                     threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9,
+                     threshold: float = 0.5, use_datalab: bool = False, agreement: float = 0.9,
                      outlier_model: OutlierModel = "strangers", outlier_df: float = 0.0) -> pd.DataFrame:
     """The issue rows (pipeline.labels.ISSUE_COLUMNS) of the three types for the train images in
     `frame` (image_id, person_id, method, face_width: face box width / image width, and the given
     `METADATA` columns it has: duplicate evidence with `agreement`, `duplicate_scores`), their
-    `features` (unit rows), `stats` (`image_stats`), `grid` (`colour_grid`, optional: duplicates
-    compare whole crops, masks included), `outlier_grid` (`identity_grid`, optional: outliers
-    compare what stays the same around the masks; default `grid`), `scene` (`scene_grid` of
+    `features` (unit rows), `stats` (`image_stats`), `grid` (`identity_grid`, optional: what stays
+    the same around the masks, which duplicates and outliers compare beside the embeddings), `scene` (`scene_grid` of
     the original photos, optional) and `duplicate_features` (unit rows the duplicates compare;
     default `features`), all in the same order. `outlier_model`: how P(outlier) is read from the
     evidence (`outlier_scores`: "strangers", made from the data, or "tail", a mixture);
@@ -56,7 +54,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     compared = features if duplicate_features is None else duplicate_features  # what persons are matched on
     lab = datalab_issues(compared) if use_datalab and len(frame) > 11 else None
     meta = [c for c in METADATA if c in frame]
-    dup = duplicate_scores(compared, persons, stems,
+    dup = duplicate_scores(compared, persons,
                            grid=grid, near_sets=None if lab is None else lab["near_duplicate_sets"].tolist(),
                            metadata=frame[meta].astype(str).agg(", ".join, axis=1).to_numpy() if meta else None,
                            agreement=agreement)
@@ -69,7 +67,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     if crop_columns:  # a fallback's crop is not a face: its sharpness and exposure say nothing of the face
         stats = stats.assign(**{c: stats[c].where(~fallback) for c in crop_columns})
     qual = quality_scores(stats, persons)
-    out = outlier_scores(features, persons, stems, grid=grid if outlier_grid is None else outlier_grid,
+    out = outlier_scores(features, persons, stems, grid=grid,
                          scene=scene, usable=~fallback, model=outlier_model, df=outlier_df or np.inf)
     box = box_scores(frame["face_width"].to_numpy(float), persons)
     detector = np.where(fallback, "fallback", np.where(box["score"].to_numpy() >= threshold, "face_box", ""))
@@ -88,7 +86,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         given = f"; {' / '.join(meta)}: {both}" if meta else ""
         rows.append({"issue_id": f"duplicate:{newer}", "person_id": newer, "image_id": PERSON,
                      "field": "duplicate", "given": newer, "suggested": older, "score": score,
-                     "kind": "duplicate", "detail": f"same person as {older} (similarity {r.similarity:.3f}{given})"})
+                     "kind": "duplicate", "detail": f"same person as {older} ({r.ratio:.1f} x nearer than the next nearest person{given})"})
     for i in range(len(frame)):
         o, q = float(out["score"][i]), float(qual["score"][i])
         if o >= threshold and o > q and (q < threshold or out["room"][i] >= threshold):
@@ -108,7 +106,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
 
 
 def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
-           threshold: float = 0.5, use_datalab: bool = True, agreement: float = 0.9,
+           threshold: float = 0.5, use_datalab: bool = False, agreement: float = 0.9,
            outlier_model: OutlierModel = "strangers", outlier_df: float = 0.0, margin: float = 0.6,
            workers: int = 0, progress: bool = False) -> pd.DataFrame:
     """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
@@ -141,7 +139,7 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     stats, scene = photo_evidence_files(rows["path"].astype(str).tolist(), workers=workers, progress=progress)
     stats = pd.concat([stats, crop_exposure(mine, margin=margin)], axis=1).assign(crop_sharpness=crop_sharpness(mine))
     return find_type_issues(frame, features, stats,
-                            grid=colour_grid(mine), outlier_grid=identity_grid(mine), scene=scene,
+                            grid=identity_grid(mine), scene=scene,
                             duplicate_features=duplicate_features,
                             threshold=threshold, use_datalab=use_datalab, agreement=agreement,
                             outlier_model=outlier_model, outlier_df=outlier_df)

@@ -16,12 +16,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.curation.issues.duplicates import stem_centred
+from pipeline.curation.issues.evidence import unit
 from pipeline.curation.mixture import robust_z, tail_probability
 from pipeline.curation.pu import pu_posterior
 from pipeline.params import OutlierModel
 
 MIN_OTHERS = 3  # a photo is compared with at least this many of the person's other usable photos
+
+
+def stem_centred(features: np.ndarray, stems: np.ndarray) -> np.ndarray:
+    """Features minus their stem's mean, renormalised: what all photos of a stem share (no mask,
+    a mask on the chin) is not what sets a photo apart from its person's others."""
+    out = np.asarray(features, float).copy()
+    for s in np.unique(stems):
+        out[stems == s] -= out[stems == s].mean(0)
+    return unit(out)
 
 
 def _distances(x: np.ndarray, persons: np.ndarray, stems: np.ndarray, usable: np.ndarray, *, cosine: bool,
