@@ -6,7 +6,8 @@ mask (`identity_grid`). It keeps the directions in which persons differ and one 
 not, so what changes from photo to photo (the mask, the pose, the light, the framing) counts little
 and what a person keeps (hair, skin, clothes, face shape) counts much; the photos are compared in
 no order, as sets (a second session wears other masks in another order). Each person's nearest
-person is scored by how much nearer it is than the next nearest (a ratio test, `ratio_test`). Datalab near-duplicate sets that join two persons make them a match. The given
+person is scored by how much nearer it is than the next nearest (a ratio test, `ratio_test`).
+With `use_datalab`, Datalab near-duplicate sets that join two persons make them a match. The given
 metadata (gender, race, age: what the real data's folder names record) is evidence too
 (`metadata_ratio`)."""
 
@@ -44,8 +45,8 @@ def identity_space(features: np.ndarray, persons: np.ndarray, *, grid: np.ndarra
     person's photos do not: LDA (Ledoit-Wolf shrinkage) with `persons` as classes on the first
     `dims` principal components of `features` beside the standardised `grid` columns, `components`
     directions kept (fewer where there are fewer persons or columns; with fewer persons than
-    columns the columns are first reduced to as many principal components as there are persons). The space is fitted on the
-    persons it compares: a copy and its original are two classes among hundreds and barely move
+    columns the columns are first reduced to as many principal components as there are persons).
+    The space is fitted on the persons it compares: a copy and its original are two classes among hundreds and barely move
     it (fitting it without them changed no pair's rank on three sets: docs/shift.md)."""
     from sklearn.decomposition import PCA
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
