@@ -171,6 +171,20 @@ def test_ratio_test_p_values_are_uniform_for_points_spread_evenly():
         assert best[0] == 1 and p[0] < 1e-6
 
 
+def test_local_fdr_is_the_chance_of_a_null_at_that_p_value():
+    """Nulls' p-values uniform, a few signals' near 0: among the p-values scored P(signal) >= 0.5
+    the signals' share is what the scores say (within 0.1), and pure nulls score near 0."""
+    rng = np.random.default_rng(0)
+    nulls, signals = rng.uniform(size=3000), rng.uniform(size=150) ** 30
+    p = np.concatenate([nulls, signals])
+    signal = np.r_[np.zeros(len(nulls), bool), np.ones(len(signals), bool)]
+    score = 1 - duplicates.local_fdr(p)
+    hit = score >= 0.5
+    assert hit.sum() >= 75 and abs(signal[hit].mean() - score[hit].mean()) < 0.1
+    assert np.mean(1 - duplicates.local_fdr(nulls) < 0.2) > 0.99
+    assert duplicates.local_fdr(p).min() >= 0 and duplicates.local_fdr(p).max() <= 1
+
+
 def test_an_exact_copy_filed_under_another_id_is_found_without_datalab(planted):
     frame, features, stats = planted["inputs"]
     grid = planted["grids"][0]

@@ -119,6 +119,27 @@ def ratio_test(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order[:, 0], ratio, np.exp(-m * log_ratio)
 
 
+def local_fdr(p: np.ndarray) -> np.ndarray:
+    """Each p-value's local false discovery rate, P(null | p) = pi0 f0(p) / f(p), with f0 uniform,
+    pi0 taken as 1 (conservative: the copies are a few per cent) and f the Grenander estimate of
+    the p-values' density (the decreasing density that fits best: the slopes of the least concave
+    majorant of their ECDF, i.e. the antitonic regression of the raw slopes weighted by the gaps;
+    sklearn's `IsotonicRegression`). Unlike 1 - a BH q-value, which is the share of nulls among
+    all p-values at least as small, this is the chance for a p-value of just this size, so the
+    last pairs let in are not scored like the first."""
+    from sklearn.isotonic import IsotonicRegression
+
+    p = np.asarray(p, float)
+    n = len(p)
+    order = np.argsort(p)
+    gap = np.maximum(np.diff(np.concatenate([[0.0], p[order]])), 1e-12)
+    rank = np.arange(n)
+    density = IsotonicRegression(increasing=False).fit(rank, 1 / (n * gap), sample_weight=gap).predict(rank)
+    out = np.empty(n)
+    out[order] = np.minimum(1.0, 1 / density)
+    return out
+
+
 def duplicate_scores(features: np.ndarray, persons: np.ndarray, *, grid: np.ndarray | None = None,
                      near_sets: Sequence[Sequence[int]] | None = None,
                      metadata: np.ndarray | None = None, agreement: float = 0.9) -> pd.DataFrame:
@@ -126,14 +147,12 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, *, grid: np.ndar
     distance, ratio, z, metadata (the person's; "" without `metadata`), same_metadata, score.
     Persons are compared in `identity_space` (of `features` and, given, `grid`: `identity_grid`)
     by `person_distances`; a person's evidence is `ratio_test`'s p-value (z: its normal quantile),
-    and P(same person) from the photos is one minus its Benjamini-Hochberg q-value (scipy's
-    `false_discovery_control`): the share of copies among the persons whose nearest person is at
-    least as much nearer than the next. Datalab near-duplicate sets that join two persons make them
-    each other's nearest. Given `metadata` (per row, e.g. gender, race and age joined in one
+    and P(same person) from the photos is one minus its `local_fdr`. Datalab near-duplicate sets
+    (`near_sets`) that join two persons make them each other's nearest. Given `metadata` (per row, e.g. gender, race and age joined in one
     string), that probability is updated by `metadata_ratio`: the photos decide who is a candidate
     (a person whose ratio is no larger than the typical one, z <= 0, stays at 0), the metadata how
     likely it is."""
-    from scipy.stats import false_discovery_control, norm
+    from scipy.stats import norm
 
     persons = np.asarray(persons).astype(str)
     ids = np.unique(persons)
@@ -151,7 +170,7 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, *, grid: np.ndar
                     d[a, b] = d[b, a] = min(d[a, b], closest)
     best, ratio, p = ratio_test(d)
     z = norm.isf(p)
-    score = np.where(z > 0, 1 - false_discovery_control(p), 0.0)
+    score = np.where(z > 0, 1 - local_fdr(p), 0.0)
     meta = np.full(len(ids), "", dtype=object)
     if metadata is not None:
         meta = pd.Series(np.asarray(metadata).astype(str)).groupby(persons).first().reindex(ids).to_numpy()
