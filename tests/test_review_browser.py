@@ -80,8 +80,10 @@ def page(browser, tmp_path, request):
 
 
 def press_and_wait(pg, key: str) -> None:
+    """Press a key that decides; return once the server answered and the page has rendered that answer."""
     with pg.expect_response(lambda r: "/api/decide" in r.url):
         pg.keyboard.press(key)
+    pg.wait_for_function("document.body.dataset.pending === '0'")
 
 
 def test_accept_reject_reload_shows_both_and_the_file_has_both(page):
@@ -211,6 +213,7 @@ def test_audit_items_a_fix_and_the_stats_panel_survive_a_reload(page):
     pg.keyboard.press("e")
     assert pg.evaluate("document.activeElement.id") == "fix"  # an audit has no choices: the fix is the edit
     pg.keyboard.type(f"gender={other}")
+    assert pg.input_value("#fix") == f"gender={other}"  # the keys went to the field, none decided
     press_and_wait(pg, "Enter")
     rows = read_corrections(src.corrections)
     pid_c, pid_f = confirmed.split(":")[1], fixed.split(":")[1]
@@ -223,6 +226,7 @@ def test_audit_items_a_fix_and_the_stats_panel_survive_a_reload(page):
     pg.keyboard.press("e")
     pg.keyboard.press("f")
     pg.keyboard.type("age=44")
+    assert pg.input_value("#fix") == "age=44"
     press_and_wait(pg, "Enter")
     pid = gender_item.split(":")[1]
     mine = read_corrections(src.corrections).query("person_id == @pid")
