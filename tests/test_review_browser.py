@@ -141,6 +141,7 @@ def test_edit_undo_skip_and_originals(page):
     pg.keyboard.press("e")
     pg.keyboard.press("y")
     pg.keyboard.type("57")
+    assert pg.input_value("#years") == "57"
     press_and_wait(pg, "Enter")
     assert read_corrections(src.corrections)[["field", "value"]].values.tolist() == [["age", "57"]]
     assert not pg.is_visible("#edit")
