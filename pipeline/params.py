@@ -154,6 +154,7 @@ class Types(Section):
     agreement: Annotated[float, Field(ge=0, lt=1)] = 0.9
     outlier_model: OutlierModel = "strangers"
     outlier_df: NonNegative = 0.0
+    no_person: Share = 0.7
 
 
 class Noise(Section):

@@ -274,6 +274,43 @@ def test_detector_failures_are_listed_but_not_scored_as_unusable():
     assert quality.box_scores(frame["face_width"].to_numpy(), frame["person_id"].to_numpy())["score"][12] >= 0.5
 
 
+def test_person_share_is_near_zero_for_an_empty_room(tmp_path):
+    """mediapipe's bundled person segmenter finds the drawn person in a photo and nobody in an
+    empty room (synth's `no_face` outlier), read from the files."""
+    import cv2
+
+    from pipeline.data.synth import outlier_photo
+
+    person = _persons(1)["000001"]["normal"]
+    empty = outlier_photo("no_face", 0, 0, 7, SIZE)
+    paths = []
+    for name, im in (("person", person), ("empty", empty)):
+        paths.append(str(tmp_path / f"{name}.png"))
+        cv2.imwrite(paths[-1], cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
+    share = evidence.person_share(paths)
+    assert share[0] > 0.1 and share[1] < outliers.NO_PERSON_SHARE
+    assert evidence.person_share([]).shape == (0,)
+
+
+def test_a_photo_with_no_face_and_nobody_in_it_is_an_outlier(planted):
+    """No face found and no person segmented: an outlier at `no_person` (the made strangers are
+    persons and cannot score it); no face found but a person there: a fallback row for review;
+    `no_person` 0 scores both like any other photo."""
+    frame, features, stats = planted["inputs"]
+    frame = frame.copy()
+    empty, missed = frame.index[frame["image_id"] == "000009/mask1"][0], frame.index[frame["image_id"] == "000010/mask3"][0]
+    frame.loc[[empty, missed], "method"] = "person"
+    stats = stats.assign(person_share=np.nan)
+    stats.loc[empty, "person_share"], stats.loc[missed, "person_share"] = 0.0, 0.4
+    grid, scene = planted["grids"]
+    rows = find.find_type_issues(frame, features, stats, grid=grid, scene=scene).set_index("image_id")
+    assert rows.loc["000009/mask1", "field"] == "outlier" and rows.loc["000009/mask1", "score"] >= 0.7
+    assert "nobody" in rows.loc["000009/mask1", "detail"]
+    assert rows.loc["000010/mask3", "field"] == "quality" and rows.loc["000010/mask3", "kind"] == "fallback"
+    off = find.find_type_issues(frame, features, stats, grid=grid, scene=scene, no_person=0).set_index("image_id")
+    assert off.loc["000009/mask1", "field"] == "quality" and off.loc["000009/mask1", "kind"] == "fallback"
+
+
 def test_datalab_runs_on_the_features_and_joins_exact_copies_across_persons():
     rng = np.random.default_rng(0)
     f = evidence.unit(rng.normal(size=(40, 16)))

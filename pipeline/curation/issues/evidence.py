@@ -134,6 +134,20 @@ def photo_evidence_files(paths: Sequence[str], *, workers: int = 0, progress: bo
         return _evidence_table(pool_map(_file_evidence, list(paths), workers=workers, advance=advance))
 
 
+def person_share(paths: Sequence[str]) -> np.ndarray:
+    """Per image file the share of its pixels that mediapipe's person segmenter (the bundled
+    selfie model, as `faces.background: selfie` uses) calls a person (mask >= 0.5): about 0 for a
+    photo with nobody in it. Read for the photos where the face detector found no face, so that
+    an empty room can be told from a face the detector missed."""
+    from pipeline.data.imageio import read_rgb
+    from pipeline.faces.background import selfie_segmenter
+
+    if not len(paths):
+        return np.zeros(0)
+    segment = selfie_segmenter()
+    return np.array([float((segment(read_rgb(p)) >= 0.5).mean()) for p in paths])
+
+
 def _one_photo(img: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
     return photo_stats(img), scene_grid([img])[0]
 

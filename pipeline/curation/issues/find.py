@@ -12,9 +12,10 @@ from pipeline.curation.issues.evidence import (
     crop_sharpness,
     head_features,
     identity_grid,
+    person_share,
     photo_evidence_files,
 )
-from pipeline.curation.issues.outliers import outlier_scores
+from pipeline.curation.issues.outliers import NO_PERSON_SHARE, outlier_scores
 from pipeline.curation.issues.quality import QUALITY_REASONS, box_scores, quality_scores
 from pipeline.faces.detect import DETECTED
 from pipeline.labels import EXCLUDE, GENDERS, ISSUE_COLUMNS, PERSON, stem_of
@@ -26,7 +27,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
                      grid: np.ndarray | None = None,
                      scene: np.ndarray | None = None, duplicate_features: np.ndarray | None = None,
                      threshold: float = 0.5, use_datalab: bool = False, agreement: float = 0.9,
-                     outlier_model: OutlierModel = "strangers", outlier_df: float = 0.0) -> pd.DataFrame:
+                     outlier_model: OutlierModel = "strangers", outlier_df: float = 0.0,
+                     no_person: float = 0.7) -> pd.DataFrame:
     """The issue rows (pipeline.labels.ISSUE_COLUMNS) of the three types for the train images in
     `frame` (image_id, person_id, method, face_width: face box width / image width, and the given
     `METADATA` columns it has: duplicate evidence with `agreement`, `duplicate_scores`), their
@@ -37,6 +39,9 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     evidence (`outlier_scores`: "strangers", made from the data, or "tail", a mixture);
     `outlier_df`: the tail model's degrees of freedom of the clean photos' outlier evidence (a
     Student t: a lower value, heavier tails, fewer and surer outlier flags; 0 = a normal).
+    `no_person`: P(outlier) of a photo in which the face detector found no face and the person
+    segmenter finds nobody (a `person_share` column in `stats` below `NO_PERSON_SHARE`: an empty
+    room); the made strangers are persons and cannot score such a photo; 0 = off.
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
     takes it; with `outlier_model: tail`, a photo that is unusable too is an outlier only when
@@ -69,6 +74,9 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     qual = quality_scores(stats, persons)
     out = outlier_scores(features, persons, stems, grid=grid,
                          scene=scene, usable=~fallback, model=outlier_model, df=outlier_df or np.inf)
+    nobody = fallback & (stats["person_share"].to_numpy(float) < NO_PERSON_SHARE) if "person_share" in stats \
+        else np.zeros(len(frame), bool)
+    out["score"] = np.where(nobody, np.maximum(out["score"], no_person), out["score"])
     box = box_scores(frame["face_width"].to_numpy(float), persons)
     detector = np.where(fallback, "fallback", np.where(box["score"].to_numpy() >= threshold, "face_box", ""))
     rows = []
@@ -92,7 +100,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         if o >= threshold and o > q and (q < threshold or out["room"][i] >= threshold):
             rows.append({"issue_id": f"outlier:{image_ids[i]}", "person_id": persons[i], "image_id": image_ids[i],
                          "field": "outlier", "given": "keep", "suggested": EXCLUDE, "score": o, "kind": "outlier",
-                         "detail": f"unlike the person's other photos (z {out['z'][i]:.1f})"})
+                         "detail": "no face and no person found: nobody in the photo" if nobody[i]
+                         else f"unlike the person's other photos (z {out['z'][i]:.1f})"})
         elif q >= threshold or detector[i]:
             failure = f"face detector fell back to the {frame['method'][i]} box" if fallback[i] else \
                 f"face box {box['ratio'][i]:.2g} x the width of the person's others: the crop may not show the face"
@@ -107,14 +116,15 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
 
 def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, features: np.ndarray, *,
            threshold: float = 0.5, use_datalab: bool = False, agreement: float = 0.9,
-           outlier_model: OutlierModel = "strangers", outlier_df: float = 0.0, margin: float = 0.6,
+           outlier_model: OutlierModel = "strangers", outlier_df: float = 0.0, no_person: float = 0.7,
+           margin: float = 0.6,
            workers: int = 0, progress: bool = False) -> pd.DataFrame:
     """The stage's work: the train crops' embeddings (`features`: the embed stage's, rows in
     manifest order like `crops`, train rows at least: they lead the manifest), statistics and the
     scene grid of the original files (`photo_evidence`), then `find_type_issues`. `agreement`:
     P(a person filed twice has the same given gender, race and age), the weight of that metadata
-    as duplicate evidence (`metadata_ratio`; 0 = photos only); `outlier_model`, `outlier_df` as in
-    `find_type_issues`; `margin`: the crops' faces.margin (where the face box lies in them, for
+    as duplicate evidence (`metadata_ratio`; 0 = photos only); `outlier_model`, `outlier_df`, `no_person` as in
+    `find_type_issues` (`person_share` read for the photos with no face found); `margin`: the crops' faces.margin (where the face box lies in them, for
     `crop_exposure`). `workers` processes read the photos (0 = all
     cores), with a progress bar when `progress`."""
     train = np.flatnonzero((manifest["split"] == "train").to_numpy()) if "split" in manifest \
@@ -138,8 +148,12 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     mine = np.asarray(crops[rows_of])
     stats, scene = photo_evidence_files(rows["path"].astype(str).tolist(), workers=workers, progress=progress)
     stats = pd.concat([stats, crop_exposure(mine, margin=margin)], axis=1).assign(crop_sharpness=crop_sharpness(mine))
+    missed = ~frame["method"].isin(DETECTED).to_numpy()  # no face found: is anybody there at all?
+    share = np.full(len(frame), np.nan)
+    share[missed] = person_share(rows["path"].astype(str).to_numpy()[missed].tolist())
+    stats = stats.assign(person_share=share)
     return find_type_issues(frame, features, stats,
                             grid=identity_grid(mine), scene=scene,
                             duplicate_features=duplicate_features,
                             threshold=threshold, use_datalab=use_datalab, agreement=agreement,
-                            outlier_model=outlier_model, outlier_df=outlier_df)
+                            outlier_model=outlier_model, outlier_df=outlier_df, no_person=no_person)

@@ -22,6 +22,7 @@ from pipeline.curation.pu import pu_posterior
 from pipeline.params import OutlierModel
 
 MIN_OTHERS = 3  # a photo is compared with at least this many of the person's other usable photos
+NO_PERSON_SHARE = 0.05  # a photo whose person segmentation covers less than this share shows nobody
 
 
 def stem_centred(features: np.ndarray, stems: np.ndarray) -> np.ndarray:
