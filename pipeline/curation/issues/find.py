@@ -123,10 +123,10 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     manifest order like `crops`, train rows at least: they lead the manifest), statistics and the
     scene grid of the original files (`photo_evidence`), then `find_type_issues`. `agreement`:
     P(a person filed twice has the same given gender, race and age), the weight of that metadata
-    as duplicate evidence (`metadata_ratio`; 0 = photos only); `outlier_model`, `outlier_df`, `no_person` as in
-    `find_type_issues` (`person_share` read for the photos with no face found); `margin`: the crops' faces.margin (where the face box lies in them, for
-    `crop_exposure`). `workers` processes read the photos (0 = all
-    cores), with a progress bar when `progress`."""
+    as duplicate evidence (`metadata_ratio`; 0 = photos only); `outlier_model`, `outlier_df`,
+    `no_person` as in `find_type_issues` (`person_share` read for the photos with no face found);
+    `margin`: the crops' faces.margin (where the face box lies in them, for `crop_exposure`).
+    `workers` processes read the photos (0 = all cores), with a progress bar when `progress`."""
     train = np.flatnonzero((manifest["split"] == "train").to_numpy()) if "split" in manifest \
         else np.arange(len(manifest))
     rows = manifest.iloc[train].reset_index(drop=True)
@@ -148,7 +148,7 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     mine = np.asarray(crops[rows_of])
     stats, scene = photo_evidence_files(rows["path"].astype(str).tolist(), workers=workers, progress=progress)
     stats = pd.concat([stats, crop_exposure(mine, margin=margin)], axis=1).assign(crop_sharpness=crop_sharpness(mine))
-    missed = ~frame["method"].isin(DETECTED).to_numpy()  # no face found: is anybody there at all?
+    missed = ~frame["method"].isin((*DETECTED, "unreadable")).to_numpy()  # no face found: is anybody there?
     share = np.full(len(frame), np.nan)
     share[missed] = person_share(rows["path"].astype(str).to_numpy()[missed].tolist())
     stats = stats.assign(person_share=share)
