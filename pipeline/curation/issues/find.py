@@ -15,7 +15,7 @@ from pipeline.curation.issues.evidence import (
     person_share,
     photo_evidence_files,
 )
-from pipeline.curation.issues.outliers import NO_PERSON_SHARE, outlier_scores
+from pipeline.curation.issues.outliers import outlier_scores
 from pipeline.curation.issues.quality import QUALITY_REASONS, box_scores, quality_scores
 from pipeline.faces.detect import DETECTED
 from pipeline.labels import EXCLUDE, GENDERS, ISSUE_COLUMNS, PERSON, stem_of
@@ -40,8 +40,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     `outlier_df`: the tail model's degrees of freedom of the clean photos' outlier evidence (a
     Student t: a lower value, heavier tails, fewer and surer outlier flags; 0 = a normal).
     `no_person`: P(outlier) of a photo in which the face detector found no face and the person
-    segmenter finds nobody (a `person_share` column in `stats` below `NO_PERSON_SHARE`: an empty
-    room); the made strangers are persons and cannot score such a photo; 0 = off.
+    segmenter finds nobody (a `person_share` column in `stats`: `outlier_scores`); 0 = off.
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
     takes it; with `outlier_model: tail`, a photo that is unusable too is an outlier only when
@@ -73,10 +72,9 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         stats = stats.assign(**{c: stats[c].where(~fallback) for c in crop_columns})
     qual = quality_scores(stats, persons)
     out = outlier_scores(features, persons, stems, grid=grid,
-                         scene=scene, usable=~fallback, model=outlier_model, df=outlier_df or np.inf)
-    nobody = fallback & (stats["person_share"].to_numpy(float) < NO_PERSON_SHARE) if "person_share" in stats \
-        else np.zeros(len(frame), bool)
-    out["score"] = np.where(nobody, np.maximum(out["score"], no_person), out["score"])
+                         scene=scene, usable=~fallback, model=outlier_model, df=outlier_df or np.inf,
+                         person_share=stats["person_share"].to_numpy(float) if "person_share" in stats else None,
+                         no_person=no_person)
     box = box_scores(frame["face_width"].to_numpy(float), persons)
     detector = np.where(fallback, "fallback", np.where(box["score"].to_numpy() >= threshold, "face_box", ""))
     rows = []
@@ -100,7 +98,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
         if o >= threshold and o > q and (q < threshold or out["room"][i] >= threshold):
             rows.append({"issue_id": f"outlier:{image_ids[i]}", "person_id": persons[i], "image_id": image_ids[i],
                          "field": "outlier", "given": "keep", "suggested": EXCLUDE, "score": o, "kind": "outlier",
-                         "detail": "no face and no person found: nobody in the photo" if nobody[i]
+                         "detail": "no face and no person found: nobody in the photo" if out["nobody"][i]
                          else f"unlike the person's other photos (z {out['z'][i]:.1f})"})
         elif q >= threshold or detector[i]:
             failure = f"face detector fell back to the {frame['method'][i]} box" if fallback[i] else \

@@ -78,7 +78,8 @@ def _strangers(persons: np.ndarray, usable: np.ndarray, seed: int) -> tuple[np.n
 def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray, *,
                    grid: np.ndarray | None = None, scene: np.ndarray | None = None,
                    global_score: np.ndarray | None = None, usable: np.ndarray | None = None,
-                   model: OutlierModel = "strangers", df: float = np.inf, seed: int = 0) -> pd.DataFrame:
+                   model: OutlierModel = "strangers", df: float = np.inf, seed: int = 0,
+                   person_share: np.ndarray | None = None, no_person: float = 0.0) -> pd.DataFrame:
     """Per image: how far it is from its person's other photos in the stem-centred embedding
     (1 - median cosine) and, when given, in the crop's colour layout (`grid`: `identity_grid`)
     and in the whole photo's (`scene`: `scene_grid`), each a median distance as a robust z within
@@ -90,7 +91,10 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     evidence), score, and
     room: P(the room differs) from the scene's z alone (1 without `scene` or with "strangers"). The crops are
     compared with the person's `usable` photos (default all; the caller leaves out face-detector
-    fallbacks, whose crops are not comparable), the whole photos with all of them."""
+    fallbacks, whose crops are not comparable), the whole photos with all of them.
+    `person_share` (per image, NaN where not read: `evidence.person_share`): a photo that is not
+    `usable` and shows a person over less than `NO_PERSON_SHARE` of it has nobody in it (column
+    nobody) and scores at least `no_person`; the made strangers are persons and cannot score it."""
     if model not in ("strangers", "tail"):
         raise ValueError(f"model must be strangers or tail, got {model!r}")
     persons, stems = np.asarray(persons).astype(str), np.asarray(stems)
@@ -128,4 +132,7 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
         made = np.column_stack(made) if made else np.zeros((0, real.shape[1]))
         kept = ~np.isnan(made).any(1)
         score, _ = pu_posterior(real, made[kept], real_groups=persons, made_groups=np.asarray(among)[kept])
-    return pd.DataFrame({"distance": distance, "z": z, "score": score, "room": room})
+    nobody = ~usable & (np.asarray(person_share, float) < NO_PERSON_SHARE) if person_share is not None \
+        else np.zeros(len(z), bool)
+    score = np.where(nobody, np.maximum(score, no_person), score)
+    return pd.DataFrame({"distance": distance, "z": z, "score": score, "room": room, "nobody": nobody})
