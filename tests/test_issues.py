@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from pipeline.curation import mixture
 from pipeline.curation.issues import duplicates, evidence, find, outliers, quality
@@ -491,6 +492,49 @@ def test_made_strangers_are_put_among_another_person_and_drawn_by_seed():
     again = outliers._strangers(persons, usable, seed=0)
     np.testing.assert_array_equal(among, again[1])
     assert (outliers._strangers(persons, usable, seed=1)[1] != among).any()
+
+
+def _person_features(n_persons: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(features, persons, stems, gender codes, ages): 7 photos per person, each its person's
+    direction plus noise, with the person's gender and age written into two columns."""
+    rng = np.random.default_rng(seed)
+    persons = np.repeat(np.arange(n_persons), 7).astype(str)
+    stems = np.tile(np.array(STEMS), n_persons)
+    gender = np.repeat(np.arange(n_persons) % 2, 7)
+    age = np.repeat(rng.uniform(18, 65, n_persons), 7)
+    centre = np.repeat(rng.normal(size=(n_persons, 8)), 7, axis=0)
+    features = np.c_[centre + rng.normal(0, 2.0, centre.shape), gender * 3.0, age / 5] \
+        + rng.normal(0, 0.2, (len(persons), 10))
+    return features, persons, stems, gender, age
+
+
+def test_perceived_age_and_gender_come_out_of_fold():
+    features, persons, _, gender, age = _person_features(40)
+    given = gender.copy()
+    given[persons == "0"] = 1 - given[persons == "0"]  # person 0 filed under the wrong gender
+    seen = evidence.perceived(features, persons, given, age)
+    assert seen.shape == (len(persons), 2)
+    assert np.median(np.abs(seen[:, 0] - age)) < 4
+    assert roc_auc_score(gender, seen[:, 1]) > 0.95
+    # its own wrong label did not reach it: perceived as it is, below every photo of the other gender
+    assert seen[persons == "0", 1].max() < np.median(seen[gender == 1, 1])
+    np.testing.assert_array_equal(seen, evidence.perceived(features, persons, given, age))  # seeded folds
+    assert evidence.perceived(features, persons, np.zeros_like(gender), age).shape == (len(persons), 1)
+    few = np.isin(persons, ["0", "1", "2", "3"])  # fewer persons than the folds
+    assert evidence.perceived(features[few], persons[few], gender[few], age[few]).shape == (few.sum(), 0)
+
+
+def test_a_photo_perceived_as_another_age_and_gender_is_an_outlier_only_with_the_attributes():
+    features, persons, stems, gender, age = _person_features(60)
+    seen = np.c_[age, np.where(gender == 1, 2.0, -2.0)] + np.random.default_rng(1).normal(0, [2, 0.5], (len(age), 2))
+    odd = np.flatnonzero(np.isin(persons, ["3", "11", "19", "27", "35", "43"]) & (stems == "mask3"))
+    seen[odd] = np.c_[age[odd] + 30, -seen[odd, 1]]  # their faces look like nobody else of the person's
+    features = evidence.unit(features)
+    without = outliers.outlier_scores(features, persons, stems)["score"]
+    with_them = outliers.outlier_scores(features, persons, stems, attributes=seen)["score"]
+    assert without[odd].max() < 0.1
+    assert with_them[odd].min() > with_them.drop(odd).max()  # each above every other photo
+    assert (with_them[odd] >= 0.5).sum() >= 3 and with_them.drop(odd).max() < 0.1
 
 
 def test_outlier_scores_of_one_person_have_no_strangers_to_make():

@@ -36,6 +36,16 @@ def test_out_of_fold_probabilities_and_years():
     assert (out["gender"][:7].argmax(1) == gender[:7]).all()
 
 
+def test_a_subset_of_the_heads_gives_those_heads_and_no_joint_probabilities():
+    features, given, age, folds, gender = _data()
+    out = probe.out_of_fold(features, {"gender": given["gender"]}, age, folds, c=1.0)
+    assert set(out) == {"gender", "age_years"}
+    np.testing.assert_array_equal(out["gender"], probe.out_of_fold(features, given, age, folds, c=1.0)["gender"])
+    assert set(probe.out_of_fold(features, {}, age, folds)) == {"age_years"}
+    with pytest.raises(ValueError, match="unknown heads \\['race'\\]"):
+        probe.out_of_fold(features, {"race": gender}, age, folds)
+
+
 def test_age_penalty_is_chosen_on_a_share_of_a_large_fold(monkeypatch):
     """Up to ALPHA_ROWS training rows: RidgeCV on the fold, as sklearn does it. Beyond: the penalty
     chosen on ALPHA_ROWS random rows, all rows fitted: the estimates hardly move."""

@@ -65,8 +65,8 @@ def out_of_fold(features: np.ndarray, heads: Mapping[str, np.ndarray], ages: np.
     """{probs [N, 18], mask [N, 3], gender [N, 2], age [N, 3], age_years [N]; age_views [N, 2]
     with `age_features`} for every row of `features` [N, D], each predicted by models fitted on
     the other person `folds` only.
-    `heads` holds the given class codes per head (`pipeline.labels.head_labels`), `ages` the given
-    ages in years; `c` is the inverse L2 penalty of the logistic regressions (small: thousands of
+    `heads` holds the given class codes per head (`pipeline.labels.head_labels`; a subset of the
+    heads gives only those, and probs only with all three), `ages` the given ages in years; `c` is the inverse L2 penalty of the logistic regressions (small: thousands of
     features, a few hundred persons). A class missing from the training folds gets probability 0.
     `age_features` [N, D'] (`pipeline.features.embed.age_band`), when given with columns, get an age
     regression of their own, and age in years is the mean of the two (the mask hides part of the
@@ -83,13 +83,16 @@ def out_of_fold(features: np.ndarray, heads: Mapping[str, np.ndarray], ages: np.
     if band is not None and len(band) != len(x):
         raise ValueError(f"features ({len(x)}) and age_features ({len(band)}) differ in length")
     views = 2 if band is not None and band.shape[1] else 1
-    out = {h: np.zeros((len(x), len(names))) for h, names in L.HEADS.items()}
+    unknown = set(heads) - set(L.HEADS)
+    if unknown:
+        raise ValueError(f"unknown heads {sorted(unknown)}: expected some of {list(L.HEADS)}")
+    out = {h: np.zeros((len(x), len(L.HEADS[h]))) for h in heads}
     with track("oof probe: fold fits", len(np.unique(folds)) * (1 + views), enabled=progress) as advance:
         for f in np.unique(folds):
             held = folds == f
             scaler = StandardScaler().fit(x[~held])
             train, test = scaler.transform(x[~held]), scaler.transform(x[held])
-            for h in L.HEADS:
+            for h in heads:
                 model = LogisticRegression(C=c, max_iter=max_iter).fit(train, heads[h][~held])
                 out[h][np.ix_(held, model.classes_)] = model.predict_proba(test)
             advance(1)
@@ -97,7 +100,8 @@ def out_of_fold(features: np.ndarray, heads: Mapping[str, np.ndarray], ages: np.
         if views == 2:  # two views' errors are partly independent: their mean
             out["age_views"] = np.c_[out["age_years"], age_years(band, ages, folds, advance=advance)]
             out["age_years"] = out["age_views"].mean(1)
-    out["probs"] = L.joint_probs(out["mask"], out["gender"], out["age"])
+    if set(heads) == set(L.HEADS):
+        out["probs"] = L.joint_probs(out["mask"], out["gender"], out["age"])
     return out
 
 

@@ -1,7 +1,7 @@
 """What the detectors compare, per train image: embeddings of the face crop (the head of the
-frozen ImageNet EfficientNet-Lite0 of `pipeline.features.embed`), coarse colour grids of the crop
-and of the whole photo, and plain statistics of the original file (brightness, clipped share,
-sharpness)."""
+frozen ImageNet EfficientNet-Lite0 of `pipeline.features.embed`), the age and gender a linear probe
+perceives on them, coarse colour grids of the crop and of the whole photo, and plain statistics of
+the original file (brightness, clipped share, sharpness)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pipeline.features import embed
 
 Embedder = Literal["efficientnet_lite0", "pixels"]
 CLIPPED = 250  # grey level (0-255) from which a pixel counts as clipped white
+PERCEIVER_FOLDS = 5  # person folds of `perceived`'s probe
 
 
 # ----------------------------------------------------------------------------- features
@@ -38,6 +39,32 @@ def head_features(features: np.ndarray, part: int = 0) -> np.ndarray:
     """The unit-length head part of `pipeline.features.embed` features (`part`: which input size's):
     what photos are compared on."""
     return unit(embed.head(features, part).astype(np.float64))
+
+
+def perceived(features: np.ndarray, persons: np.ndarray, gender: np.ndarray, age: np.ndarray, *,
+              seed: int = 0, progress: bool = False) -> np.ndarray:
+    """Per photo [N, 2]: the age in years and the gender log-odds (`pipeline.labels.GENDERS`' second
+    over its first) that the linear probe perceives in its embed stage `features` (the probe of
+    `pipeline.curation.probe.out_of_fold`, fitted on the given `gender` codes and `age` of the
+    other persons' photos, PERCEIVER_FOLDS person folds drawn with `seed`). A photo filed under the
+    wrong person is usually of someone of another age or gender than that person's other photos,
+    whatever the camera (`outlier_scores`' attributes); a face API compares the same. Columns that
+    cannot be fitted are left out: none with fewer persons than folds, no gender with one gender.
+    A progress bar (ETA) per fold fit when `progress`."""
+    from pipeline.curation.folds import person_folds
+    from pipeline.curation.probe import out_of_fold
+
+    persons, gender = np.asarray(persons).astype(str), np.asarray(gender, int)
+    if len(np.unique(persons)) < PERCEIVER_FOLDS:
+        return np.zeros((len(persons), 0))
+    folds = person_folds(persons, gender, k=PERCEIVER_FOLDS, seed=seed)
+    heads = {"gender": gender} if len(np.unique(gender)) > 1 else {}
+    out = out_of_fold(np.asarray(features, np.float32), heads, np.asarray(age, float), folds, progress=progress)
+    columns = [out["age_years"]]
+    if heads:
+        p = np.clip(out["gender"], 1e-6, 1.0)
+        columns.append(np.log(p[:, 1] / p[:, 0]))
+    return np.column_stack(columns)
 
 
 def unit(x: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from pipeline.curation.issues.evidence import (
     crop_sharpness,
     head_features,
     identity_grid,
+    perceived,
     person_share,
     photo_evidence_files,
 )
@@ -28,7 +29,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
                      scene: np.ndarray | None = None, duplicate_features: np.ndarray | None = None,
                      threshold: float = 0.5, use_datalab: bool = False, agreement: float = 0.9,
                      outlier_model: OutlierModel = "strangers", outlier_df: float = 0.0,
-                     no_person: float = 0.7) -> pd.DataFrame:
+                     no_person: float = 0.7, attributes: np.ndarray | None = None) -> pd.DataFrame:
     """The issue rows (pipeline.labels.ISSUE_COLUMNS) of the three types for the train images in
     `frame` (image_id, person_id, method, face_width: face box width / image width, and the given
     `METADATA` columns it has: duplicate evidence with `agreement`, `duplicate_scores`), their
@@ -41,6 +42,8 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     Student t: a lower value, heavier tails, fewer and surer outlier flags; 0 = a normal).
     `no_person`: P(outlier) of a photo in which the face detector found no face and the person
     segmenter finds nobody (a `person_share` column in `stats`: `outlier_scores`); 0 = off.
+    `attributes` (optional, `perceived`): the age and gender perceived in each photo, which the
+    outliers compare with the person's other photos.
 
     An image is an outlier or a quality issue, not both: the type with the larger probability
     takes it; with `outlier_model: tail`, a photo that is unusable too is an outlier only when
@@ -74,7 +77,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     out = outlier_scores(features, persons, stems, grid=grid,
                          scene=scene, usable=~fallback, model=outlier_model, df=outlier_df or np.inf,
                          person_share=stats["person_share"].to_numpy(float) if "person_share" in stats else None,
-                         no_person=no_person)
+                         no_person=no_person, attributes=attributes)
     box = box_scores(frame["face_width"].to_numpy(float), persons)
     detector = np.where(fallback, "fallback", np.where(box["score"].to_numpy() >= threshold, "face_box", ""))
     rows = []
@@ -124,6 +127,8 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     as duplicate evidence (`metadata_ratio`; 0 = photos only); `outlier_model`, `outlier_df`,
     `no_person` as in `find_type_issues` (`person_share` read for the photos with no face found);
     `margin`: the crops' faces.margin (where the face box lies in them, for `crop_exposure`).
+    The age and gender perceived in each photo (`perceived`: a probe fitted on the given labels of
+    the manifest) are the outliers' attributes.
     `workers` processes read the photos (0 = all cores), with a progress bar when `progress`."""
     train = np.flatnonzero((manifest["split"] == "train").to_numpy()) if "split" in manifest \
         else np.arange(len(manifest))
@@ -142,6 +147,8 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
     # (coarser: fewer clean photos look far from their person); docs/decisions.md
     rows_of = slice(0, len(train)) if (train == np.arange(len(train))).all() else train  # train rows lead: a view
     duplicate_features = head_features(features[rows_of], -1)  # the heads' columns only, not all 4,096
+    attributes = perceived(features[rows_of], frame["person_id"], rows["gender"], rows["age"], progress=progress) \
+        if {"gender", "age"} <= set(rows) and pd.api.types.is_integer_dtype(rows["gender"]) else None
     features = head_features(features[rows_of])
     mine = np.asarray(crops[rows_of])
     stats, scene = photo_evidence_files(rows["path"].astype(str).tolist(), workers=workers, progress=progress)
@@ -154,4 +161,5 @@ def detect(manifest: pd.DataFrame, faces: pd.DataFrame, crops: np.ndarray, featu
                             grid=identity_grid(mine), scene=scene,
                             duplicate_features=duplicate_features,
                             threshold=threshold, use_datalab=use_datalab, agreement=agreement,
-                            outlier_model=outlier_model, outlier_df=outlier_df, no_person=no_person)
+                            outlier_model=outlier_model, outlier_df=outlier_df, no_person=no_person,
+                            attributes=attributes)

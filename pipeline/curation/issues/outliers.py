@@ -1,7 +1,7 @@
 """`outlier` (image level): a photo unlike the rest of its person's photos (a stranger, an empty
 room): its distance to the person's other photos in the embedding, in the colours above and below
-the mask (`identity_grid`) and in the colour layout of the whole photo (`scene_grid`),
-standardised within each stem.
+the mask (`identity_grid`), in the age and gender perceived in it (`perceived`) and in the colour
+layout of the whole photo (`scene_grid`), standardised within each stem.
 
 P(outlier) (`model`):
   - "strangers": each photo is also put among another person's photos, and its distances there
@@ -79,10 +79,13 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
                    grid: np.ndarray | None = None, scene: np.ndarray | None = None,
                    global_score: np.ndarray | None = None, usable: np.ndarray | None = None,
                    model: OutlierModel = "strangers", df: float = np.inf, seed: int = 0,
-                   person_share: np.ndarray | None = None, no_person: float = 0.0) -> pd.DataFrame:
+                   person_share: np.ndarray | None = None, no_person: float = 0.0,
+                   attributes: np.ndarray | None = None) -> pd.DataFrame:
     """Per image: how far it is from its person's other photos in the stem-centred embedding
-    (1 - median cosine) and, when given, in the crop's colour layout (`grid`: `identity_grid`)
-    and in the whole photo's (`scene`: `scene_grid`), each a median distance as a robust z within
+    (1 - median cosine) and, when given, in the crop's colour layout (`grid`: `identity_grid`),
+    in each column of `attributes` [N, k] (`perceived`: age in years, gender log-odds; compared
+    with the person's `usable` photos) and in the whole photo's layout (`scene`: `scene_grid`),
+    each a median distance as a robust z within
     its stem minus the median of that z over the person's photos (a person photographed hard
     throughout has every photo far from the others). P(outlier) by `model` (module docstring;
     "strangers" draws them with `seed`); `df` is the tail model's. Columns: distance (the
@@ -104,7 +107,10 @@ def outlier_scores(features: np.ndarray, persons: np.ndarray, stems: np.ndarray,
     cues = [(stem_centred(features, stems), usable, True)]
     if grid is not None:
         cues.append((grid, usable, False))
-    if scene is not None:
+    if attributes is not None:
+        a = np.asarray(attributes, float).reshape(len(features), -1)
+        cues += [(a[:, [j]], usable, False) for j in range(a.shape[1])]
+    if scene is not None:  # last: the tail model's room guard reads it
         cues.append((scene, np.ones(len(scene), bool), False))
     real, made = [], []
     for x, compared, cosine in cues:
