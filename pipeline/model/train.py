@@ -346,9 +346,9 @@ def fit(crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: n
                 history.append(row)
                 if progress and not P.tty():
                     P.log(P.epoch_line(label, epoch + 1, cfg.epochs, row, time.perf_counter() - t0))
-                if live is not None:
+                if live is not None:  # throughput is timing, not a result: kept out of the tracked curves
                     for k, v in row.items():
-                        if k != "epoch":
+                        if k not in ("epoch", "imgs_per_s"):
                             live.log_metric(k, v)
                     live.next_step()
         model = D.unwrap(model)
