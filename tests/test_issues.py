@@ -143,12 +143,29 @@ def test_duplicates_compare_the_duplicate_features(planted):
     assert pair in copies(features=features)  # default: the features
 
 
+def test_metadata_agreement_reads_a_slip_apart_from_another_person():
+    """A second filing gets the gender or an age a year or two off wrong; another race or an age
+    far off is another level."""
+    a = pd.DataFrame({"gender": ["female", "female", "female", "male", "female", "female"],
+                      "race": ["Asian"] * 6, "age": [30, 30, 30, 30, 30, 30]})
+    b = a.assign(gender=["female", "female", "female", "female", "female", "female"],
+                 race=["Asian", "Asian", "Asian", "Asian", "Black", "Asian"], age=[30, 32, 33, 31, 30, 52])
+    assert duplicates.metadata_agreement(a, b).tolist() == ["same", "slip", "other", "slip", "other", "other"]
+    assert duplicates.metadata_agreement(a[["race"]], b[["race"]]).tolist() == ["same"] * 4 + ["other", "same"]
+
+
 def test_metadata_ratio_against_the_share_of_the_pairs_that_share_it():
-    """The chance that two persons share their metadata is read from the pairs compared (each
-    person and their look-alike), not from persons drawn at random."""
-    a = np.array(["f|30", "f|30", "m|41", "m|52"])
-    b = np.array(["f|30", "m|41", "m|41", "f|30"])  # 2 of the 4 pairs agree
-    np.testing.assert_allclose(duplicates.metadata_ratio(a, b, agreement=0.9), [1.8, 0.2, 1.8, 0.2])
+    """The chance that two persons agree is read from the pairs compared (each person and their
+    look-alike), not from persons drawn at random; a slip is weaker evidence either way than the
+    same metadata or another."""
+    a = pd.DataFrame({"gender": ["f", "f", "m", "m", "f"], "age": [30, 30, 41, 52, 30]})
+    b = pd.DataFrame({"gender": ["f", "m", "m", "f", "f"], "age": [30, 41, 41, 30, 31]})  # same, other, same, other, slip
+    chance = np.array([3, 3, 3, 3, 2]) / 8  # add-one: (2 + 1, 2 + 1, 1 + 1) / (5 + 3)
+    copy = np.array([0.9, 0.1 * (1 - duplicates.SLIP_SHARE), 0.9, 0.1 * (1 - duplicates.SLIP_SHARE),
+                     0.1 * duplicates.SLIP_SHARE])
+    ratio = duplicates.metadata_ratio(a, b, agreement=0.9)
+    np.testing.assert_allclose(ratio, copy / chance)
+    assert ratio[0] > 1 > ratio[4] > ratio[1]
     assert (duplicates.metadata_ratio(a, b, agreement=0.0) == 1).all()  # off
     with pytest.raises(ValueError, match="agreement"):
         duplicates.metadata_ratio(a, b, agreement=1.0)
@@ -205,7 +222,8 @@ def test_with_ratio_is_bayes_on_the_odds_and_keeps_certainties():
 
 
 def test_duplicate_metadata_weighs_the_pair_the_photos_proposed(planted):
-    """The copy filed with its original's gender and age scores higher, with another age lower;
+    """The copy filed with its original's gender and age scores higher, with another age lower, an
+    age a year off in between;
     persons whose nearest person is no nearer than the typical one (z <= 0) stay at 0 whatever
     their metadata."""
     frame, features, stats = planted["inputs"]
@@ -214,7 +232,7 @@ def test_duplicate_metadata_weighs_the_pair_the_photos_proposed(planted):
 
     def score(copy_age=None, **kw):
         meta = None if copy_age is None else \
-            np.array([f"f|{copy_age if p == '000025' else ages[p]}" for p in persons])
+            pd.DataFrame({"gender": "female", "age": [copy_age if p == "000025" else ages[p] for p in persons]})
         dup = duplicates.duplicate_scores(features, persons, metadata=meta, **kw).set_index("person_id")
         return dup
 
@@ -222,6 +240,8 @@ def test_duplicate_metadata_weighs_the_pair_the_photos_proposed(planted):
     assert plain.loc["000025", "other"] == "000003" and 0 < plain.loc["000025", "score"] < 1
     assert same.loc["000025", "same_metadata"] and not other.loc["000025", "same_metadata"]
     assert other.loc["000025", "score"] < plain.loc["000025", "score"] < same.loc["000025", "score"]
+    slip = score(ages["000003"] + 1)  # filed a year later: weaker than the same age, stronger than another
+    assert other.loc["000025", "score"] < slip.loc["000025", "score"] < same.loc["000025", "score"]
     assert (same["score"][same["z"] <= 0] == 0).all() and (same["z"] <= 0).any()
     np.testing.assert_allclose(score(ages["000003"], agreement=0.0)["score"], plain["score"], rtol=1e-12)
 

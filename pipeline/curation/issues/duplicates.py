@@ -21,6 +21,8 @@ import pandas as pd
 
 IDENTITY_DIMS = 64  # principal components of the embeddings the identity space starts from
 IDENTITY_COMPONENTS = 16  # discriminant directions kept: the ones in which persons differ most
+AGE_SLACK = 2  # years a re-filed person's given age may be off and still read as a slip (filed a year or two later)
+SLIP_SHARE = 0.9  # of the persons filed twice with metadata not the same, the share that differ only by a slip
 
 
 def datalab_issues(features: np.ndarray, *, k: int = 10) -> pd.DataFrame:
@@ -80,21 +82,39 @@ def person_distances(space: np.ndarray, persons: np.ndarray) -> tuple[np.ndarray
     return d, ids
 
 
-def metadata_ratio(a: np.ndarray, b: np.ndarray, *, agreement: float) -> np.ndarray:
+def metadata_agreement(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
+    """Per pair of rows of two persons' given metadata (same columns, e.g. gender, race, age):
+    "same" (every column equal), "slip" (only what a second filing gets wrong differs: the gender,
+    and / or an `age` off by at most `AGE_SLACK` years), or "other" (e.g. another race, or an age
+    off by more: a typo, or two persons)."""
+    a, b = a.reset_index(drop=True), b.reset_index(drop=True)
+    differ = pd.DataFrame({c: a[c].astype(str).to_numpy() != b[c].astype(str).to_numpy() for c in a.columns})
+    slip = ~differ.drop(columns=[c for c in ("gender", "age") if c in differ]).any(axis=1).to_numpy()
+    if "age" in a:
+        gap = (pd.to_numeric(a["age"], errors="coerce") - pd.to_numeric(b["age"], errors="coerce")).abs()
+        slip &= ~differ["age"].to_numpy() | (gap <= AGE_SLACK).to_numpy()
+    return np.where(~differ.any(axis=1).to_numpy(), "same", np.where(slip, "slip", "other"))
+
+
+def metadata_ratio(a: pd.DataFrame, b: pd.DataFrame, *, agreement: float) -> np.ndarray:
     """The likelihood ratio P(metadata | same person) / P(metadata | two persons) of each pair
-    (`a[i]`, `b[i]`) of persons' given metadata (one hashable value per person, e.g. gender, race
-    and age joined). A person filed twice carries the same metadata with probability `agreement`;
-    two persons share it as often as the pairs given do (each person and the person who looks
-    most like them: look-alikes share gender and age far more often than two persons drawn at
-    random, and the few copies among the pairs only make the ratio smaller).
-    `agreement` 0 turns the evidence off (ratio 1)."""
+    (row `i` of `a`, row `i` of `b`) of persons' given metadata, by `metadata_agreement`. A person
+    filed twice carries the same metadata with probability `agreement`; of the rest, `SLIP_SHARE`
+    differ by a slip only. Two persons agree (same, slip, other) as often as the pairs given do
+    (each person and the person who looks most like them: look-alikes share gender and age far
+    more often than two persons drawn at random, and the few copies among the pairs only make the
+    ratio smaller; add-one smoothed). So the same metadata is strong evidence, a slip weak either
+    way, and anything else strong evidence against, but never proof: a copy filed with other labels
+    is the one worth finding. `agreement` 0 turns the evidence off (ratio 1)."""
     if not 0 <= agreement < 1:
         raise ValueError(f"agreement must be in [0, 1), got {agreement}")
-    same = np.asarray(a) == np.asarray(b)
-    if agreement == 0 or len(same) < 2:
-        return np.ones(len(same))
-    chance = float(np.clip(same.mean(), 1e-6, 1 - 1e-6))
-    return np.where(same, agreement / chance, (1 - agreement) / (1 - chance))
+    if agreement == 0 or len(a) < 2:
+        return np.ones(len(a))
+    levels = ("same", "slip", "other")
+    level = pd.Categorical(metadata_agreement(a, b), categories=levels).codes
+    chance = (np.bincount(level, minlength=3) + 1) / (len(level) + 3)
+    copy = np.array([agreement, (1 - agreement) * SLIP_SHARE, (1 - agreement) * (1 - SLIP_SHARE)])
+    return (copy / chance)[level]
 
 
 def with_ratio(p: np.ndarray, ratio: np.ndarray) -> np.ndarray:
@@ -142,14 +162,14 @@ def local_fdr(p: np.ndarray) -> np.ndarray:
 
 def duplicate_scores(features: np.ndarray, persons: np.ndarray, *, grid: np.ndarray | None = None,
                      near_sets: Sequence[Sequence[int]] | None = None,
-                     metadata: np.ndarray | None = None, agreement: float = 0.9) -> pd.DataFrame:
+                     metadata: pd.DataFrame | None = None, agreement: float = 0.9) -> pd.DataFrame:
     """Per person its nearest other person and P(same person) -> columns person_id, other,
     distance, ratio, z, metadata (the person's; "" without `metadata`), same_metadata, score.
     Persons are compared in `identity_space` (of `features` and, given, `grid`: `identity_grid`)
     by `person_distances`; a person's evidence is `ratio_test`'s p-value (z: its normal quantile),
     and P(same person) from the photos is one minus its `local_fdr`. Datalab near-duplicate sets
-    (`near_sets`) that join two persons make them each other's nearest. Given `metadata` (per row, e.g. gender, race and age joined in one
-    string), that probability is updated by `metadata_ratio`: the photos decide who is a candidate
+    (`near_sets`) that join two persons make them each other's nearest. Given `metadata` (per row:
+    columns such as gender, race and age), that probability is updated by `metadata_ratio`: the photos decide who is a candidate
     (a person whose ratio is no larger than the typical one, z <= 0, stays at 0), the metadata how
     likely it is."""
     from scipy.stats import norm
@@ -173,8 +193,9 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, *, grid: np.ndar
     score = np.where(z > 0, 1 - local_fdr(p), 0.0)
     meta = np.full(len(ids), "", dtype=object)
     if metadata is not None:
-        meta = pd.Series(np.asarray(metadata).astype(str)).groupby(persons).first().reindex(ids).to_numpy()
-        score = with_ratio(score, metadata_ratio(meta, meta[best], agreement=agreement))
+        given = pd.DataFrame(metadata).reset_index(drop=True).groupby(persons).first().reindex(ids)
+        meta = given.astype(str).agg(", ".join, axis=1).to_numpy()
+        score = with_ratio(score, metadata_ratio(given, given.iloc[best], agreement=agreement))
     return pd.DataFrame({"person_id": ids, "other": ids[best], "distance": d[np.arange(len(ids)), best],
                          "ratio": ratio, "z": z, "metadata": meta,
                          "same_metadata": (meta == meta[best]) & (metadata is not None), "score": score})

@@ -63,7 +63,7 @@ def find_type_issues(frame: pd.DataFrame, features: np.ndarray, stats: pd.DataFr
     meta = [c for c in METADATA if c in frame]
     dup = duplicate_scores(compared, persons,
                            grid=grid, near_sets=None if lab is None else lab["near_duplicate_sets"].tolist(),
-                           metadata=frame[meta].astype(str).agg(", ".join, axis=1).to_numpy() if meta else None,
+                           metadata=frame[meta] if meta else None,
                            agreement=agreement)
     fallback = ~frame["method"].isin(DETECTED).to_numpy() \
         if "method" in frame else np.zeros(len(frame), bool)
