@@ -150,8 +150,11 @@ def test_metadata_agreement_reads_a_slip_apart_from_another_person():
                       "race": ["Asian"] * 6, "age": [30, 30, 30, 30, 30, 30]})
     b = a.assign(gender=["female", "female", "female", "female", "female", "female"],
                  race=["Asian", "Asian", "Asian", "Asian", "Black", "Asian"], age=[30, 32, 33, 31, 30, 52])
-    assert duplicates.metadata_agreement(a, b).tolist() == ["same", "slip", "other", "slip", "other", "other"]
-    assert duplicates.metadata_agreement(a[["race"]], b[["race"]]).tolist() == ["same"] * 4 + ["other", "same"]
+    def levels(x, y):
+        return [duplicates.METADATA_LEVELS[i] for i in duplicates.metadata_agreement(x, y)]
+
+    assert levels(a, b) == ["same", "slip", "other", "slip", "other", "other"]
+    assert levels(a[["race"]], b[["race"]]) == ["same"] * 4 + ["other", "same"]
 
 
 def test_metadata_ratio_against_the_share_of_the_pairs_that_share_it():
@@ -163,12 +166,13 @@ def test_metadata_ratio_against_the_share_of_the_pairs_that_share_it():
     chance = np.array([3, 3, 3, 3, 2]) / 8  # add-one: (2 + 1, 2 + 1, 1 + 1) / (5 + 3)
     copy = np.array([0.9, 0.1 * (1 - duplicates.SLIP_SHARE), 0.9, 0.1 * (1 - duplicates.SLIP_SHARE),
                      0.1 * duplicates.SLIP_SHARE])
-    ratio = duplicates.metadata_ratio(a, b, agreement=0.9)
+    level = duplicates.metadata_agreement(a, b)
+    ratio = duplicates.metadata_ratio(level, agreement=0.9)
     np.testing.assert_allclose(ratio, copy / chance)
     assert ratio[0] > 1 > ratio[4] > ratio[1]
-    assert (duplicates.metadata_ratio(a, b, agreement=0.0) == 1).all()  # off
+    assert (duplicates.metadata_ratio(level, agreement=0.0) == 1).all()  # off
     with pytest.raises(ValueError, match="agreement"):
-        duplicates.metadata_ratio(a, b, agreement=1.0)
+        duplicates.metadata_ratio(level, agreement=1.0)
 
 
 def test_ratio_test_p_values_are_uniform_for_points_spread_evenly():
@@ -223,9 +227,8 @@ def test_with_ratio_is_bayes_on_the_odds_and_keeps_certainties():
 
 def test_duplicate_metadata_weighs_the_pair_the_photos_proposed(planted):
     """The copy filed with its original's gender and age scores higher, with another age lower, an
-    age a year off in between;
-    persons whose nearest person is no nearer than the typical one (z <= 0) stay at 0 whatever
-    their metadata."""
+    age a year off in between; persons whose nearest person is no nearer than the typical one
+    (z <= 0) stay at 0 whatever their metadata."""
     frame, features, stats = planted["inputs"]
     persons = frame["person_id"].to_numpy()
     ages = {p: 20 + i for i, p in enumerate(sorted(set(persons)))}

@@ -23,6 +23,7 @@ IDENTITY_DIMS = 64  # principal components of the embeddings the identity space 
 IDENTITY_COMPONENTS = 16  # discriminant directions kept: the ones in which persons differ most
 AGE_SLACK = 2  # years a re-filed person's given age may be off and still read as a slip (filed a year or two later)
 SLIP_SHARE = 0.9  # of the persons filed twice with metadata not the same, the share that differ only by a slip
+METADATA_LEVELS = ("same", "slip", "other")  # how two persons' given metadata agree (`metadata_agreement`)
 
 
 def datalab_issues(features: np.ndarray, *, k: int = 10) -> pd.DataFrame:
@@ -83,36 +84,35 @@ def person_distances(space: np.ndarray, persons: np.ndarray) -> tuple[np.ndarray
 
 
 def metadata_agreement(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
-    """Per pair of rows of two persons' given metadata (same columns, e.g. gender, race, age):
-    "same" (every column equal), "slip" (only what a second filing gets wrong differs: the gender,
-    and / or an `age` off by at most `AGE_SLACK` years), or "other" (e.g. another race, or an age
-    off by more: a typo, or two persons)."""
-    a, b = a.reset_index(drop=True), b.reset_index(drop=True)
+    """Per pair of rows of two persons' given metadata (same columns, e.g. gender, race, age), its
+    `METADATA_LEVELS` code: 0 "same" (every column equal), 1 "slip" (only what a second filing gets
+    wrong differs: the gender, and / or an `age` off by at most `AGE_SLACK` years), 2 "other" (e.g.
+    another race, or an age off by more: a typo, or two persons)."""
     differ = pd.DataFrame({c: a[c].astype(str).to_numpy() != b[c].astype(str).to_numpy() for c in a.columns})
     slip = ~differ.drop(columns=[c for c in ("gender", "age") if c in differ]).any(axis=1).to_numpy()
     if "age" in a:
-        gap = (pd.to_numeric(a["age"], errors="coerce") - pd.to_numeric(b["age"], errors="coerce")).abs()
-        slip &= ~differ["age"].to_numpy() | (gap <= AGE_SLACK).to_numpy()
-    return np.where(~differ.any(axis=1).to_numpy(), "same", np.where(slip, "slip", "other"))
+        gap = np.abs(pd.to_numeric(a["age"], errors="coerce").to_numpy(float)
+                     - pd.to_numeric(b["age"], errors="coerce").to_numpy(float))
+        slip &= ~differ["age"].to_numpy() | (gap <= AGE_SLACK)
+    return np.where(~differ.any(axis=1).to_numpy(), 0, np.where(slip, 1, 2))
 
 
-def metadata_ratio(a: pd.DataFrame, b: pd.DataFrame, *, agreement: float) -> np.ndarray:
-    """The likelihood ratio P(metadata | same person) / P(metadata | two persons) of each pair
-    (row `i` of `a`, row `i` of `b`) of persons' given metadata, by `metadata_agreement`. A person
-    filed twice carries the same metadata with probability `agreement`; of the rest, `SLIP_SHARE`
-    differ by a slip only. Two persons agree (same, slip, other) as often as the pairs given do
-    (each person and the person who looks most like them: look-alikes share gender and age far
-    more often than two persons drawn at random, and the few copies among the pairs only make the
-    ratio smaller; add-one smoothed). So the same metadata is strong evidence, a slip weak either
-    way, and anything else strong evidence against, but never proof: a copy filed with other labels
-    is the one worth finding. `agreement` 0 turns the evidence off (ratio 1)."""
+def metadata_ratio(level: np.ndarray, *, agreement: float) -> np.ndarray:
+    """The likelihood ratio P(metadata | same person) / P(metadata | two persons) of each pair of
+    persons' given metadata, from its `metadata_agreement` level. A person filed twice carries the
+    same metadata with probability `agreement`; of the rest, `SLIP_SHARE` differ by a slip only.
+    Two persons agree (same, slip, other) as often as the pairs given do (each person and the
+    person who looks most like them: look-alikes share gender and age far more often than two
+    persons drawn at random, and the few copies among the pairs only make the ratio smaller;
+    add-one smoothed). So the same metadata is strong evidence, a slip weak either way, and
+    anything else strong evidence against, but never proof: a copy filed with other labels is the
+    one worth finding. `agreement` 0 turns the evidence off (ratio 1)."""
     if not 0 <= agreement < 1:
         raise ValueError(f"agreement must be in [0, 1), got {agreement}")
-    if agreement == 0 or len(a) < 2:
-        return np.ones(len(a))
-    levels = ("same", "slip", "other")
-    level = pd.Categorical(metadata_agreement(a, b), categories=levels).codes
-    chance = (np.bincount(level, minlength=3) + 1) / (len(level) + 3)
+    level = np.asarray(level, int)
+    if agreement == 0 or len(level) < 2:
+        return np.ones(len(level))
+    chance = (np.bincount(level, minlength=len(METADATA_LEVELS)) + 1) / (len(level) + len(METADATA_LEVELS))
     copy = np.array([agreement, (1 - agreement) * SLIP_SHARE, (1 - agreement) * (1 - SLIP_SHARE)])
     return (copy / chance)[level]
 
@@ -191,11 +191,12 @@ def duplicate_scores(features: np.ndarray, persons: np.ndarray, *, grid: np.ndar
     best, ratio, p = ratio_test(d)
     z = norm.isf(p)
     score = np.where(z > 0, 1 - local_fdr(p), 0.0)
-    meta = np.full(len(ids), "", dtype=object)
+    meta, same = np.full(len(ids), "", dtype=object), np.zeros(len(ids), bool)
     if metadata is not None:
         given = pd.DataFrame(metadata).reset_index(drop=True).groupby(persons).first().reindex(ids)
         meta = given.astype(str).agg(", ".join, axis=1).to_numpy()
-        score = with_ratio(score, metadata_ratio(given, given.iloc[best], agreement=agreement))
+        level = metadata_agreement(given, given.iloc[best])
+        same = level == 0
+        score = with_ratio(score, metadata_ratio(level, agreement=agreement))
     return pd.DataFrame({"person_id": ids, "other": ids[best], "distance": d[np.arange(len(ids)), best],
-                         "ratio": ratio, "z": z, "metadata": meta,
-                         "same_metadata": (meta == meta[best]) & (metadata is not None), "score": score})
+                         "ratio": ratio, "z": z, "metadata": meta, "same_metadata": same, "score": score})
